@@ -1,0 +1,5 @@
+import sys
+
+from gwen.cli import main
+
+sys.exit(main())

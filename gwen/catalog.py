@@ -1,0 +1,456 @@
+"""The DuckDB catalog of images: every line of SQL in GWEN lives here (and in migrations).
+
+Contract:
+- One row per image (``ImageRecord``); lineage by reference (``parent_id``,
+  ``root_id``), never by copy.
+- Every query is parameterized; user text never becomes SQL. Filter fields,
+  operators and sort keys come from fixed whitelists; anything else raises
+  ``InvalidInput`` naming the field and the allowed ones.
+- Writes happen in a transaction. Callers write the image file first; the
+  row is the second step, so a crash leaves at worst a file without a row,
+  which ``reindex`` adopts.
+- A catalog file locked by another process raises ``CatalogBusy``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import duckdb
+
+from gwen.errors import CatalogBusy, InvalidInput, NotFound
+from gwen.files import check_id
+from gwen.migrations import migrate
+
+MIN_PREFIX = 6
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: str
+    created_at: datetime
+    path: str  # relative to GWEN_HOME
+    width: int
+    height: int
+    op: str  # generate | reroll | vary | upscale | import
+    parent_id: str | None
+    root_id: str
+    params: dict[str, Any]
+    params_hash: str
+    variation: dict[str, Any] | None = None
+    batch: dict[str, Any] | None = None  # {"id", "index", "size"}: the pipeline call that made it
+    model_hash: str | None = None
+    rating: int = 0
+    favorite: bool = False
+    tags: tuple[str, ...] = ()
+    deleted: bool = False
+    duration_ms: float | None = None
+    device: str | None = None
+    dtype: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    file_sha256: str | None = None
+    import_source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        data["tags"] = list(self.tags)
+        return data
+
+    def file_record(self) -> dict[str, Any]:
+        """What the PNG's GWEN chunk carries: the immutable facts (user marks live in the journal)."""
+        data = self.to_dict()
+        for key in ("path", "rating", "favorite", "tags", "deleted", "file_sha256"):
+            data.pop(key)
+        return data
+
+    @classmethod
+    def from_file_record(cls, data: dict[str, Any], path: str, file_sha256: str | None) -> "ImageRecord":
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["created_at"] = _parse_time(values["created_at"])
+        values.update(path=path, file_sha256=file_sha256)
+        values.setdefault("params", {})
+        return cls(**values)
+
+
+# field -> (column, type) for --filter; "text" fields also accept ~ (contains).
+FILTER_FIELDS: dict[str, tuple[str, type]] = {
+    "guidance": ("guidance", float), "cfg": ("guidance", float), "steps": ("steps", int),
+    "seed": ("seed", int), "width": ("width", int), "height": ("height", int), "rating": ("rating", int),
+    "denoise": ("denoise", float), "variation_strength": ("variation_strength", float),
+    "variation_seed": ("variation_seed", int), "duration_ms": ("duration_ms", float),
+    "scheduler": ("scheduler", str), "sampler": ("scheduler", str), "model": ("model", str), "op": ("op", str),
+    "prompt": ("prompt", str), "negative_prompt": ("negative_prompt", str), "device": ("device", str),
+    "parent_id": ("parent_id", str), "root_id": ("root_id", str), "batch_id": ("batch_id", str),
+}
+OPERATORS = {"=": "=", "==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "ILIKE"}
+SORT_FIELDS = {"created_at", "rating", "guidance", "steps", "seed", "width", "height", "prompt", "model",
+               "scheduler", "denoise", "duration_ms", "favorite", "op"}
+OPS = ("generate", "reroll", "vary", "upscale", "import")
+_FILTER_RE = re.compile(r"^\s*([A-Za-z_]+)\s*(>=|<=|!=|==|=|<|>|~)\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Filter:
+    field: str
+    op: str
+    value: Any
+
+    @classmethod
+    def parse(cls, text: str) -> "Filter":
+        match = _FILTER_RE.match(text)
+        if not match:
+            raise InvalidInput(f"filter {text!r}: write FIELD OP VALUE with OP one of "
+                               f"{' '.join(OPERATORS)} (e.g. 'guidance>=5')")
+        name, op, raw = match.group(1).lower(), match.group(2), match.group(3)
+        return cls.build(name, op, raw)
+
+    @classmethod
+    def build(cls, name: str, op: str, raw: Any) -> "Filter":
+        if name not in FILTER_FIELDS:
+            raise InvalidInput(f"filter field {name!r}: unknown; filterable fields are "
+                               f"{', '.join(sorted(FILTER_FIELDS))}")
+        if op not in OPERATORS:
+            raise InvalidInput(f"filter operator {op!r}: unknown; use one of {' '.join(OPERATORS)}")
+        _column, kind = FILTER_FIELDS[name]
+        if op == "~" and kind is not str:
+            raise InvalidInput(f"filter {name}{op}{raw}: '~' (contains) works on text fields only")
+        if isinstance(raw, str):
+            raw = raw.strip().strip("'\"") if kind is str else raw.strip()
+        try:
+            value = kind(raw)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"filter {name}{op}{raw}: {raw!r} is not a valid {kind.__name__}") from None
+        return cls(name, op, value)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str | None = None
+    filters: tuple[Filter, ...] = ()
+    model: str | None = None
+    op: str | None = None
+    min_rating: int | None = None
+    favorite: bool | None = None
+    tags: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None  # inclusive day
+    include_deleted: bool = False
+    only_deleted: bool = False
+    sort: str = "created_at"
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORT_FIELDS:
+            raise InvalidInput(f"sort={self.sort!r}: sort by one of {', '.join(sorted(SORT_FIELDS))}")
+        if not (1 <= self.limit <= MAX_PAGE):
+            raise InvalidInput(f"limit={self.limit}: must be from 1 to {MAX_PAGE}")
+        if self.offset < 0:
+            raise InvalidInput(f"offset={self.offset}: must not be negative")
+        if self.op is not None and self.op not in OPS:
+            raise InvalidInput(f"op={self.op!r}: must be one of {', '.join(OPS)}")
+        if self.min_rating is not None and not (0 <= self.min_rating <= 5):
+            raise InvalidInput(f"min rating={self.min_rating}: must be from 0 to 5")
+
+
+def parse_day(text: str, label: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{label}={text!r}: write a date as YYYY-MM-DD") from None
+
+
+_COLUMNS = ("id, created_at, path, width, height, op, parent_id, root_id, params_json, params_hash, variation_json, "
+            "batch_id, batch_index, batch_size, model_hash, rating, favorite, tags, deleted, duration_ms, device, "
+            "dtype, versions_json, file_sha256, import_source")
+
+
+class Catalog:
+    """A DuckDB catalog file (``$GWEN_HOME/gwen.duckdb``)."""
+
+    def __init__(self, path: Path, read_only: bool = False):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise CatalogBusy(f"catalog {self.path} is in use by another process (DuckDB allows one writer); "
+                                  "stop that process, or send work to it instead") from None
+            raise
+        if not read_only:
+            migrate(self.con)
+
+    def close(self) -> None:
+        self.con.close()
+
+    # --- writes -------------------------------------------------------------
+    def insert(self, records: Iterable[ImageRecord]) -> None:
+        rows = [_row(r) for r in records]
+        if not rows:
+            return
+        self._write(lambda: self.con.executemany(
+            f"INSERT INTO images ({_COLUMNS}, prompt, negative_prompt, model, scheduler, steps, guidance, seed, "
+            "variation_seed, variation_strength, init_image_id, denoise) VALUES "
+            f"({', '.join(['?'] * 36)})", rows))
+
+    def replace_all(self, records: Iterable[ImageRecord]) -> None:
+        """Empty the table and insert ``records``, in one transaction (reindex)."""
+        rows = [_row(r) for r in records]
+
+        def work() -> None:
+            self.con.execute("DELETE FROM images")
+            if rows:
+                self.con.executemany(
+                    f"INSERT INTO images ({_COLUMNS}, prompt, negative_prompt, model, scheduler, steps, guidance, "
+                    "seed, variation_seed, variation_strength, init_image_id, denoise) VALUES "
+                    f"({', '.join(['?'] * 36)})", rows)
+        self._write(work)
+
+    def set_rating(self, image_id: str, stars: int) -> None:
+        self._update(image_id, "rating = ?", [stars])
+
+    def set_favorite(self, image_id: str, on: bool) -> None:
+        self._update(image_id, "favorite = ?", [on])
+
+    def set_deleted(self, image_id: str, deleted: bool) -> None:
+        self._update(image_id, "deleted = ?", [deleted])
+
+    def add_tags(self, image_id: str, tags: Iterable[str]) -> None:
+        self._update(image_id, "tags = list_sort(list_distinct(list_concat(tags, ?::VARCHAR[])))", [list(tags)])
+
+    def remove_tags(self, image_id: str, tags: Iterable[str]) -> None:
+        self._update(image_id, "tags = list_filter(tags, t -> NOT list_contains(?::VARCHAR[], t))", [list(tags)])
+
+    def _update(self, image_id: str, assignment: str, args: list) -> None:
+        self._write(lambda: self.con.execute(f"UPDATE images SET {assignment} WHERE id = ?", [*args, image_id]))
+
+    def _write(self, work) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            work()
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    # --- reads ------------------------------------------------------------------
+    def resolve(self, image_id: str) -> str:
+        """A full id for ``image_id`` or a unique prefix of one (≥ 6 characters); else NotFound."""
+        candidate = str(image_id).strip().upper()
+        if len(candidate) == 26:
+            candidate = check_id(candidate)
+            if self.con.execute("SELECT 1 FROM images WHERE id = ?", [candidate]).fetchone():
+                return candidate
+            raise NotFound(f"image {image_id!r}: not in the catalog")
+        if len(candidate) < MIN_PREFIX or not re.fullmatch(r"[0-9A-HJKMNP-TV-Z]+", candidate):
+            raise NotFound(f"image id {image_id!r}: not a GWEN image id (26 characters, or a unique prefix of "
+                           f"at least {MIN_PREFIX})")
+        rows = self.con.execute("SELECT id FROM images WHERE starts_with(id, ?) LIMIT 2", [candidate]).fetchall()
+        if not rows:
+            raise NotFound(f"image {image_id!r}: not in the catalog")
+        if len(rows) > 1:
+            raise NotFound(f"image id prefix {image_id!r}: matches more than one image; give more characters")
+        return rows[0][0]
+
+    def get(self, image_id: str) -> ImageRecord:
+        full = self.resolve(image_id)
+        row = self.con.execute(f"SELECT {_COLUMNS} FROM images WHERE id = ?", [full]).fetchone()
+        return _record(row)
+
+    def get_many(self, ids: list[str]) -> dict[str, ImageRecord]:
+        if not ids:
+            return {}
+        rows = self.con.execute(f"SELECT {_COLUMNS} FROM images WHERE list_contains(?, id)", [ids]).fetchall()
+        return {r.id: r for r in map(_record, rows)}
+
+    def find_by_sha256(self, sha: str) -> str | None:
+        row = self.con.execute("SELECT id FROM images WHERE file_sha256 = ? LIMIT 1", [sha]).fetchone()
+        return row[0] if row else None
+
+    def all_ids(self) -> set[str]:
+        return {r[0] for r in self.con.execute("SELECT id FROM images").fetchall()}
+
+    def count(self, include_deleted: bool = False) -> int:
+        sql = "SELECT count(*) FROM images" + ("" if include_deleted else " WHERE NOT deleted")
+        return int(self.con.execute(sql).fetchone()[0])
+
+    def batch(self, batch_id: str) -> list[ImageRecord]:
+        rows = self.con.execute(f"SELECT {_COLUMNS} FROM images WHERE batch_id = ? ORDER BY batch_index",
+                                [batch_id]).fetchall()
+        return [_record(r) for r in rows]
+
+    def search(self, query: SearchQuery) -> tuple[list[ImageRecord], int]:
+        where, args = _where(query)
+        order = f"{query.sort} {'DESC' if query.descending else 'ASC'} NULLS LAST, id {'DESC' if query.descending else 'ASC'}"
+        total = int(self.con.execute(f"SELECT count(*) FROM images WHERE {where}", args).fetchone()[0])
+        rows = self.con.execute(f"SELECT {_COLUMNS} FROM images WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                                [*args, query.limit, query.offset]).fetchall()
+        return [_record(r) for r in rows], total
+
+    def export_rows(self, query: SearchQuery, target: Path, fmt: str) -> int:
+        """Write every row matching ``query`` (no paging) as Parquet or CSV; return the row count."""
+        where, args = _where(query)
+        rel = self.con.sql(
+            "SELECT id, created_at, path, op, parent_id, root_id, prompt, negative_prompt, model, model_hash, "
+            "scheduler, steps, guidance, seed, variation_seed, variation_strength, init_image_id, denoise, width, "
+            "height, rating, favorite, array_to_string(tags, ',') AS tags, deleted, duration_ms, device, dtype, "
+            f"params_json, params_hash FROM images WHERE {where} ORDER BY created_at", params=args)
+        count = len(rel)
+        if fmt == "parquet":
+            rel.write_parquet(str(target))
+        else:
+            rel.write_csv(str(target), header=True)
+        return count
+
+    def lineage(self, image_id: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
+        """(ancestors from the root down to the image, descendants of the image)."""
+        full = self.resolve(image_id)
+        up = self.con.execute(f"""
+            WITH RECURSIVE up(id, depth) AS (
+                SELECT id, 0 FROM images WHERE id = ?
+                UNION ALL
+                SELECT i.parent_id, up.depth + 1 FROM images i JOIN up ON i.id = up.id
+                WHERE i.parent_id IS NOT NULL AND up.depth < 10000
+            )
+            SELECT {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))}
+            FROM up JOIN images i ON i.id = up.id ORDER BY up.depth DESC""", [full]).fetchall()
+        down = self.con.execute(f"""
+            WITH RECURSIVE down(id, depth) AS (
+                SELECT id, 0 FROM images WHERE id = ?
+                UNION ALL
+                SELECT i.id, down.depth + 1 FROM images i JOIN down ON i.parent_id = down.id
+                WHERE down.depth < 10000
+            )
+            SELECT {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))}
+            FROM down JOIN images i ON i.id = down.id WHERE down.depth > 0 ORDER BY down.depth, i.id""",
+                                [full]).fetchall()
+        return [_record(r) for r in up], [_record(r) for r in down]
+
+    def stats(self) -> dict[str, Any]:
+        row = self.con.execute("""SELECT count(*) FILTER (WHERE NOT deleted), count(*) FILTER (WHERE deleted),
+                                  count(*) FILTER (WHERE favorite AND NOT deleted), max(created_at)
+                                  FROM images""").fetchone()
+        by_op = dict(self.con.execute("SELECT op, count(*) FROM images WHERE NOT deleted GROUP BY op").fetchall())
+        return {"images": row[0], "deleted": row[1], "favorites": row[2],
+                "latest": row[3].isoformat() if row[3] else None, "by_op": by_op}
+
+
+def _where(query: SearchQuery) -> tuple[str, list]:
+    clauses, args = [], []
+    if query.only_deleted:
+        clauses.append("deleted")
+    elif not query.include_deleted:
+        clauses.append("NOT deleted")
+    for term in _terms(query.text or ""):
+        clauses.append("(prompt ILIKE ? ESCAPE '\\' OR negative_prompt ILIKE ? ESCAPE '\\')")
+        pattern = f"%{_escape_like(term)}%"
+        args += [pattern, pattern]
+    for flt in query.filters:
+        column, kind = FILTER_FIELDS[flt.field]
+        if flt.op == "~":
+            clauses.append(f"{column} ILIKE ? ESCAPE '\\'")
+            args.append(f"%{_escape_like(flt.value)}%")
+        elif kind is str and flt.op in ("=", "=="):
+            clauses.append(f"lower({column}) = lower(?)")
+            args.append(flt.value)
+        else:
+            clauses.append(f"{column} {OPERATORS[flt.op]} ?")
+            args.append(flt.value)
+    if query.model:
+        clauses.append("model ILIKE ? ESCAPE '\\'")
+        args.append(f"%{_escape_like(query.model)}%")
+    if query.op:
+        clauses.append("op = ?")
+        args.append(query.op)
+    if query.min_rating is not None:
+        clauses.append("rating >= ?")
+        args.append(query.min_rating)
+    if query.favorite is not None:
+        clauses.append("favorite = ?")
+        args.append(query.favorite)
+    for tag in query.tags:
+        clauses.append("list_contains(tags, ?)")
+        args.append(tag)
+    if query.since:
+        clauses.append("created_at >= ?")
+        args.append(datetime.combine(query.since, datetime.min.time(), tzinfo=timezone.utc))
+    if query.until:
+        clauses.append("created_at < ?")
+        args.append(datetime.combine(query.until + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc))
+    return (" AND ".join(clauses) or "true"), args
+
+
+def _terms(text: str) -> list[str]:
+    """Words and "quoted phrases"; every one must appear (in prompt or negative prompt)."""
+    return [a or b for a, b in re.findall(r'"([^"]+)"|(\S+)', text)]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _row(r: ImageRecord) -> list:
+    p = r.params
+    last_variation = (p.get("variations") or [None])[-1]
+    batch = r.batch or {}
+    return [
+        r.id, r.created_at, r.path, r.width, r.height, r.op, r.parent_id, r.root_id,
+        json.dumps(p, sort_keys=True, separators=(",", ":"), ensure_ascii=False), r.params_hash,
+        json.dumps(r.variation) if r.variation is not None else None,
+        batch.get("id"), batch.get("index"), batch.get("size"), r.model_hash, r.rating, r.favorite, list(r.tags),
+        r.deleted, r.duration_ms, r.device, r.dtype, json.dumps(r.versions), r.file_sha256, r.import_source,
+        p.get("prompt"), p.get("negative_prompt"), p.get("model"), p.get("scheduler"), _int(p.get("steps")),
+        _float(p.get("guidance")), _int(p.get("seed")),
+        last_variation.get("seed") if isinstance(last_variation, dict) else None,
+        last_variation.get("strength") if isinstance(last_variation, dict) else None,
+        p.get("init_image_id"), _float(p.get("denoise")),
+    ]
+
+
+def _record(row) -> ImageRecord:
+    (id_, created_at, path, width, height, op, parent_id, root_id, params_json, params_hash, variation_json,
+     batch_id, batch_index, batch_size, model_hash, rating, favorite, tags, deleted, duration_ms, device, dtype,
+     versions_json, file_sha256, import_source) = row
+    return ImageRecord(
+        id=id_, created_at=created_at, path=path, width=width, height=height, op=op, parent_id=parent_id,
+        root_id=root_id, params=json.loads(params_json), params_hash=params_hash,
+        variation=json.loads(variation_json) if variation_json else None,
+        batch={"id": batch_id, "index": batch_index, "size": batch_size} if batch_id else None,
+        model_hash=model_hash, rating=int(rating), favorite=bool(favorite), tags=tuple(tags or ()),
+        deleted=bool(deleted), duration_ms=duration_ms, device=device, dtype=dtype,
+        versions=json.loads(versions_json) if versions_json else {}, file_sha256=file_sha256,
+        import_source=import_source)
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(v) if v is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(v: Any) -> float | None:
+    try:
+        return float(v) if v is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def with_marks(record: ImageRecord, **marks: Any) -> ImageRecord:
+    return replace(record, **marks)

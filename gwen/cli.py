@@ -1,0 +1,346 @@
+"""``python -m gwen``: the command line over the ``Studio`` facade.
+
+Contract:
+- ``--json`` prints exactly one JSON object on stdout; human text otherwise.
+  Progress bars and messages go to stderr.
+- Exit 0 on success; 2 on bad input or an unknown id (message on stderr,
+  nothing written); 1 on an unexpected failure (``GWEN_DEBUG=1`` shows the
+  traceback); ``verify`` exits 1 when the re-render differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+from gwen.catalog import Filter, ImageRecord, SearchQuery, parse_day
+from gwen.errors import GwenError, InvalidInput
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code is 2 as well; keep its usage line
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size={text!r}: write it as WIDTHxHEIGHT, e.g. 512x512") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m gwen", description="GWEN: generate, pick, vary, upscale, catalog.")
+    parser.add_argument("--home", help="data folder (default: $GWEN_HOME or ./data)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def cmd(name: str, help_: str, json_flag: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        return p
+
+    models = cmd("models", "manage models", json_flag=False)
+    msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
+    tiny = msub.add_parser("make-tiny", help="write the tiny random-weight models into DIR")
+    tiny.add_argument("dir")
+    tiny.add_argument("--json", action="store_true")
+    mlist = msub.add_parser("list", help="list model presets")
+    mlist.add_argument("--json", action="store_true")
+
+    g = cmd("generate", "a grid of N images, one seed each (seed, seed+1, ...)")
+    g.add_argument("prompt")
+    g.add_argument("--negative", default="")
+    g.add_argument("--model", help="preset name, Hugging Face id, diffusers folder or .safetensors/.ckpt file")
+    g.add_argument("--n", type=int, default=4)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--steps", type=int)
+    g.add_argument("--guidance", type=float)
+    g.add_argument("--size", type=_size)
+    g.add_argument("--scheduler")
+
+    r = cmd("reroll", "same settings, new seeds")
+    r.add_argument("id")
+    r.add_argument("--n", type=int, default=4)
+    r.add_argument("--seed", type=int, help="seed of the seed sampler (reproducible reroll)")
+
+    v = cmd("vary", "variations around an image")
+    v.add_argument("id")
+    v.add_argument("--strength", default="subtle",
+                   help="subtle, strong, low, moderate, high, very-high, or a number from 0 to 1")
+    v.add_argument("--mode", default="mix", help="noise, img2img, jitter or mix (noise+jitter); comma-separated")
+    v.add_argument("--lock", default="", help="parameters to keep: guidance,steps,scheduler")
+    v.add_argument("--guidance-range", help="LO:HI bounds for jittered guidance")
+    v.add_argument("--steps-range", help="LO:HI bounds for jittered steps")
+    v.add_argument("--prompt", help="remix: a new prompt for the children")
+    v.add_argument("--n", type=int, default=4)
+    v.add_argument("--seed", type=int, help="seed of the variation sampler (reproducible children)")
+
+    s = cmd("show", "an image's record and A1111 infotext")
+    s.add_argument("id")
+    ver = cmd("verify", "re-render an image from its record (writes nothing) and compare pixels")
+    ver.add_argument("id")
+
+    se = cmd("search", "search the catalog")
+    _add_filters(se)
+    se.add_argument("--sort", default="created_at", help="FIELD or FIELD:desc / FIELD:asc")
+    se.add_argument("--limit", type=int, default=50)
+    se.add_argument("--offset", type=int, default=0)
+
+    ra = cmd("rate", "rate an image 0-5")
+    ra.add_argument("id")
+    ra.add_argument("stars", type=int)
+    fa = cmd("favorite", "mark (or --off unmark) a favorite")
+    fa.add_argument("id")
+    fa.add_argument("--off", action="store_true")
+    ta = cmd("tag", "add (or --remove) tags")
+    ta.add_argument("id")
+    ta.add_argument("tags", nargs="+")
+    ta.add_argument("--remove", action="store_true")
+    de = cmd("delete", "hide an image (soft delete; restore brings it back)")
+    de.add_argument("id")
+    re_ = cmd("restore", "undo a delete")
+    re_.add_argument("id")
+    li = cmd("lineage", "ancestors and descendants of an image")
+    li.add_argument("id")
+    im = cmd("import", "import images (A1111, ComfyUI, InvokeAI, GWEN metadata is read)")
+    im.add_argument("paths", nargs="+")
+    cmd("reindex", "rebuild the catalog from the image files and the journal")
+    ex = cmd("export", "export matching images (.zip) or their parameters (.parquet, .csv)")
+    _add_filters(ex)
+    ex.add_argument("--to", required=True, dest="target")
+    cmd("stats", "catalog statistics")
+    return parser
+
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", nargs="?", help="words that must appear in the prompt or negative prompt")
+    p.add_argument("--filter", action="append", default=[], help="FIELD OP VALUE, e.g. 'guidance>=5' (repeatable)")
+    p.add_argument("--model")
+    p.add_argument("--op")
+    p.add_argument("--min-rating", type=int)
+    p.add_argument("--favorite", action="store_true")
+    p.add_argument("--tag", action="append", default=[])
+    p.add_argument("--since")
+    p.add_argument("--until")
+    p.add_argument("--deleted", action="store_true", help="show deleted images only")
+
+
+def _query(args: argparse.Namespace, paged: bool = True) -> SearchQuery:
+    sort, _, direction = (getattr(args, "sort", None) or "created_at").partition(":")
+    if direction not in ("", "asc", "desc"):
+        raise InvalidInput(f"sort={args.sort!r}: the direction after ':' must be asc or desc")
+    return SearchQuery(
+        text=args.text, filters=tuple(Filter.parse(f) for f in args.filter), model=args.model, op=args.op,
+        min_rating=args.min_rating, favorite=True if args.favorite else None, tags=tuple(args.tag),
+        since=parse_day(args.since, "since") if args.since else None,
+        until=parse_day(args.until, "until") if args.until else None, only_deleted=args.deleted,
+        sort=sort, descending=direction != "asc",
+        limit=args.limit if paged else 1000, offset=args.offset if paged else 0)
+
+
+def _range(text: str | None, kind: type, label: str):
+    if not text:
+        return None
+    try:
+        lo, hi = text.split(":")
+        return kind(lo), kind(hi)
+    except ValueError:
+        raise InvalidInput(f"{label}={text!r}: write it as LO:HI") from None
+
+
+def _image_json(studio, r: ImageRecord) -> dict[str, Any]:
+    return {"id": r.id, "path": str(studio.path_of(r)), "seed": r.params.get("seed"), "op": r.op,
+            "parent_id": r.parent_id, "root_id": r.root_id, "rating": r.rating, "favorite": r.favorite,
+            "tags": list(r.tags), "deleted": r.deleted, "created_at": r.created_at.isoformat(), "params": r.params}
+
+
+def _print_images(studio, records: list[ImageRecord], as_json: bool, total: int | None = None) -> None:
+    if as_json:
+        out: dict[str, Any] = {"images": [_image_json(studio, r) for r in records]}
+        if total is not None:
+            out["total"] = total
+        print(json.dumps(out))
+        return
+    for r in records:
+        stars = "★" * r.rating
+        print(f"{r.id}  {r.op:8} seed={r.params.get('seed')!s:>10}  {stars:5}  {studio.path_of(r)}")
+    if total is not None:
+        print(f"{len(records)} shown of {total}", file=sys.stderr)
+
+
+class _Progress:
+    """A tqdm bar on stderr, fed by the engine's on_step(done, total)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="step", file=sys.stderr, desc="denoising")
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "models":
+        return _models(args)
+    from gwen.studio import Studio
+
+    studio = Studio(args.home)
+    try:
+        return _dispatch(studio, args)
+    finally:
+        studio.close()
+
+
+def _models(args: argparse.Namespace) -> int:
+    if args.models_command == "make-tiny":
+        from pathlib import Path
+
+        from gwen.demo import build_tiny_sd
+        path = build_tiny_sd(Path(args.dir) / "tiny-sd")
+        result = {"sd": str(path.resolve())}
+        print(json.dumps(result) if args.json else f"tiny Stable Diffusion pipeline: {result['sd']}")
+        return 0
+    from gwen.presets import MODEL_PRESETS
+
+    presets = [p.__dict__ for p in MODEL_PRESETS.values()]
+    if args.json:
+        print(json.dumps({"presets": presets}))
+    else:
+        for p in MODEL_PRESETS.values():
+            print(f"{p.name:11} {p.ref:45} {p.steps:>3} steps  cfg {p.guidance:<4g} {p.size}px  {p.label}")
+    return 0
+
+
+def _dispatch(studio, args: argparse.Namespace) -> int:
+    c = args.command
+    progress = _Progress(enabled=sys.stderr.isatty())
+    try:
+        if c == "generate":
+            width, height = args.size if args.size else (None, None)
+            records = studio.generate(args.prompt, negative=args.negative, model=args.model, n=args.n,
+                                      seed=args.seed, steps=args.steps, guidance=args.guidance, width=width,
+                                      height=height, scheduler=args.scheduler, on_step=progress)
+            _print_images(studio, records, args.json)
+        elif c == "reroll":
+            _print_images(studio, studio.reroll(args.id, args.n, args.seed, on_step=progress), args.json)
+        elif c == "vary":
+            records = studio.vary(args.id, strength=args.strength, modes=args.mode, n=args.n, prompt=args.prompt,
+                                  locks=[x.strip() for x in args.lock.split(",") if x.strip()],
+                                  guidance_range=_range(args.guidance_range, float, "guidance range"),
+                                  steps_range=_range(args.steps_range, int, "steps range"),
+                                  seed=args.seed, on_step=progress)
+            _print_images(studio, records, args.json)
+        else:
+            return _dispatch_catalog(studio, args)
+    finally:
+        progress.close()
+    return 0
+
+
+def _dispatch_catalog(studio, args: argparse.Namespace) -> int:
+    c = args.command
+    if c == "show":
+        record = studio.get(args.id)
+        info = studio.infotext(record)
+        if args.json:
+            print(json.dumps({**record.to_dict(), "abs_path": str(studio.path_of(record)), "infotext": info}))
+        else:
+            print(f"{record.id}  op={record.op}  parent={record.parent_id}  root={record.root_id}  "
+                  f"rating={record.rating}  favorite={record.favorite}  tags={','.join(record.tags)}")
+            print(studio.path_of(record))
+            print(info)
+        return 0
+    if c == "verify":
+        result = studio.verify(args.id)
+        if args.json:
+            print(json.dumps({**result.__dict__, "identical": result.identical}))
+        else:
+            print(f"{result.image_id}: max pixel difference {result.max_diff}/255 (mean {result.mean_diff:.4f}), "
+                  f"re-rendered in a batch of {result.batch_size}: {'identical' if result.identical else 'DIFFERS'}")
+        return 0 if result.identical else 1
+    if c == "search":
+        records, total = studio.search(_query(args))
+        _print_images(studio, records, args.json, total)
+        return 0
+    if c in ("rate", "favorite", "tag", "delete", "restore"):
+        if c == "rate":
+            record = studio.rate(args.id, args.stars)
+        elif c == "favorite":
+            record = studio.favorite(args.id, not args.off)
+        elif c == "tag":
+            record = studio.tag(args.id, args.tags, remove=args.remove)
+        else:
+            record = getattr(studio, c)(args.id)
+        _print_images(studio, [record], args.json)
+        return 0
+    if c == "lineage":
+        tree = studio.lineage(args.id)
+        if args.json:
+            print(json.dumps(tree))
+        else:
+            for node in tree["nodes"]:
+                mark = "→" if node["id"] == tree["image"] else " "
+                print(f"{mark} {node['id']}  {node['op']:8} parent={node['parent_id'] or '-':26}  "
+                      f"rating={node['rating']}")
+        return 0
+    if c == "import":
+        result = studio.import_paths(args.paths)
+        if args.json:
+            print(json.dumps({"images": [_image_json(studio, r) for r in result["imported"]],
+                              "skipped": result["skipped"]}))
+        else:
+            _print_images(studio, result["imported"], False)
+            for s in result["skipped"]:
+                print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
+        return 0
+    if c == "reindex":
+        result = studio.reindex()
+        print(json.dumps(result) if args.json else
+              f"reindexed {result['images']} images ({result['marked']} with marks from the journal, "
+              f"{len(result['skipped'])} files skipped)")
+        return 0
+    if c == "export":
+        result = studio.export(_query(args, paged=False), args.target)
+        print(json.dumps(result) if args.json else f"exported {result['images']} images to {result['path']}")
+        return 0
+    if c == "stats":
+        result = studio.stats()
+        print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+        return 0
+    raise InvalidInput(f"unknown command {c!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except GwenError as exc:
+        print(f"gwen: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("gwen: interrupted; nothing from the unfinished job was written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # unexpected: a bug or the environment
+        if os.environ.get("GWEN_DEBUG"):
+            traceback.print_exc()
+        print(f"gwen: unexpected error: {type(exc).__name__}: {exc} (set GWEN_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1

@@ -1,0 +1,104 @@
+"""Tiny random-weight models built locally, for tests, benchmarks and the offline demo.
+
+Contract:
+- ``build_tiny_sd(target)`` writes a complete Stable Diffusion pipeline folder
+  (tiny UNet, tiny VAE with a scale factor of 2, 2-layer CLIP text encoder and
+  a byte-level CLIP tokenizer made from a local vocab) with
+  ``save_pretrained`` and returns its path. It is loaded back through the
+  ordinary ``from_pretrained`` path, like any downloaded model.
+- Weights come from a fixed torch seed: two builds give identical files'
+  tensors, so the ``tiny`` preset renders the same pixels in every GWEN_HOME.
+- Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+TINY_SD_DIRNAME = "tiny-sd"
+_WEIGHT_SEED = 20240229
+
+
+def _byte_level_vocab() -> dict[str, int]:
+    # GPT-2 style byte-to-unicode table: every byte has a printable symbol.
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    chars, extra = [], 0
+    for b in range(256):
+        if b in printable:
+            chars.append(chr(b))
+        else:
+            chars.append(chr(256 + extra))
+            extra += 1
+    vocab: dict[str, int] = {}
+    for ch in chars:
+        vocab[ch] = len(vocab)
+    for ch in chars:
+        vocab[ch + "</w>"] = len(vocab)
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return vocab
+
+
+def build_tiny_sd(target: str | os.PathLike) -> Path:
+    """Write the tiny pipeline into ``target`` (a folder); return the folder."""
+    import torch
+    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    tok_dir = target / ".tokenizer-src"
+    tok_dir.mkdir(exist_ok=True)
+    vocab = _byte_level_vocab()
+    (tok_dir / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (tok_dir / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
+
+    state = torch.random.get_rng_state()
+    torch.manual_seed(_WEIGHT_SEED)
+    try:
+        unet = UNet2DConditionModel(
+            block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=32, norm_num_groups=32, attention_head_dim=8)
+        vae = AutoencoderKL(
+            block_out_channels=(32, 64), in_channels=3, out_channels=3,
+            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+            latent_channels=4, norm_num_groups=32, sample_size=64)
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"],
+            hidden_size=32, intermediate_size=37, layer_norm_eps=1e-5, num_attention_heads=4,
+            num_hidden_layers=2, vocab_size=len(vocab), max_position_embeddings=77, projection_dim=32))
+    finally:
+        torch.random.set_rng_state(state)
+    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                num_train_timesteps=1000, steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(target, safe_serialization=True)
+    for leftover in tok_dir.iterdir():
+        leftover.unlink()
+    tok_dir.rmdir()
+    return target
+
+
+def ensure_tiny_sd(models_dir: Path) -> Path:
+    """The tiny pipeline under ``models_dir``, built on first use (atomically, by folder rename)."""
+    target = models_dir / TINY_SD_DIRNAME
+    if (target / "model_index.json").exists():
+        return target
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = models_dir / f".{TINY_SD_DIRNAME}.{os.getpid()}.building"
+    build_tiny_sd(staging)
+    try:
+        os.replace(staging, target)
+    except OSError:  # another process won the race: keep theirs
+        import shutil
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

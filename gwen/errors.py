@@ -1,0 +1,47 @@
+"""GWEN's error hierarchy: every message is meant to be read by the user.
+
+Contract:
+- ``GwenError`` and its subclasses carry a message that names the offending
+  value and the rule it broke; front ends show it as-is (CLI: stderr + exit 2,
+  UI: ``st.error``, service: 4xx JSON).
+- Raising one of these means *nothing was written*: callers validate before
+  they touch files or the catalog.
+- Anything that is not a ``GwenError`` is a bug or an environment failure
+  (CLI exit 1).
+"""
+
+
+class GwenError(Exception):
+    """Base class: a problem the user can act on."""
+
+    exit_code = 2
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class InvalidInput(GwenError, ValueError):
+    """A parameter, filter, rating, size, ... broke a stated rule."""
+
+
+class NotFound(GwenError, LookupError):
+    """An image id (or other key) that is not in the catalog."""
+
+
+class ModelUnavailable(GwenError):
+    """A model could not be found or loaded (offline, bad path, bad file)."""
+
+
+class ImageRejected(GwenError):
+    """A file offered for import or upscaling is not a usable image."""
+
+
+class CatalogBusy(GwenError):
+    """Another process holds the catalog's write lock."""
+
+
+class Cancelled(GwenError):
+    """The user cancelled a running job; nothing from it was written."""
+
+    exit_code = 130

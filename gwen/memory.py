@@ -1,0 +1,107 @@
+"""Device, dtype and memory policy for the engine.
+
+Contract:
+- ``pick_device(preferred)``: ``preferred`` if given, else cuda, mps, cpu in
+  that order of availability.
+- ``pick_dtype(device, preferred)``: fp16 on CUDA (and MPS), fp32 on CPU,
+  unless ``preferred`` says otherwise.
+- ``max_batch(...)``: how many images one pipeline call may hold, from the
+  free memory now (VRAM on CUDA, RAM elsewhere) and a per-image estimate that
+  grows with pixel count; at least 1. The engine splits bigger grids into
+  sub-batches of this size.
+- ``needs_vae_tiling(width, height)`` depends on the size only, so the same
+  params always decode the same way (reproducible).
+- ``wants_cpu_offload(device, family)``: True on CUDA cards whose total VRAM is
+  under what the model family needs resident.
+- ``release(device)``: gc + empty the device cache; called after every job and
+  after unloading a model.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+
+GiB = 1024**3
+# Peak working memory per image at 512x512 in one pipeline call (UNet with CFG
+# + VAE decode with slicing), measured roughly; scaled by pixels and dtype size.
+_PER_IMAGE_512_FP16 = {"sd1": 0.45 * GiB, "sd2": 0.55 * GiB, "sdxl": 0.9 * GiB}
+_RESIDENT_VRAM = {"sd1": 5 * GiB, "sd2": 5.5 * GiB, "sdxl": 10 * GiB}
+VAE_TILING_PIXELS = 1024 * 1024
+
+
+def pick_device(preferred: str | None = None) -> str:
+    import torch
+
+    if preferred:
+        return preferred
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str, preferred: str | None = None):
+    import torch
+
+    if preferred:
+        return getattr(torch, preferred)
+    return torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
+
+
+def free_memory_bytes(device: str) -> int:
+    if device.startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def total_vram_bytes(device: str) -> int:
+    import torch
+
+    return int(torch.cuda.get_device_properties(torch.device(device)).total_memory)
+
+
+def max_batch(width: int, height: int, device: str, family: str, dtype_bytes: int,
+              override: int | None = None, free_bytes: int | None = None) -> int:
+    """Images per pipeline call that fit in 60% of the free memory (at least 1)."""
+    if override:
+        return max(1, override)
+    free = free_memory_bytes(device) if free_bytes is None else free_bytes
+    per_image = _PER_IMAGE_512_FP16.get(family, _PER_IMAGE_512_FP16["sd1"])
+    per_image *= (width * height) / (512 * 512) * (dtype_bytes / 2)
+    return max(1, min(64, int(0.6 * free // max(per_image, 1))))
+
+
+def needs_vae_tiling(width: int, height: int) -> bool:
+    return width * height > VAE_TILING_PIXELS
+
+
+def wants_cpu_offload(device: str, family: str) -> bool:
+    if not device.startswith("cuda") or os.environ.get("GWEN_NO_OFFLOAD"):
+        return False
+    return total_vram_bytes(device) < _RESIDENT_VRAM.get(family, _RESIDENT_VRAM["sd1"])
+
+
+def release(device: str) -> None:
+    gc.collect()
+    try:
+        import torch
+    except ImportError:
+        return
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif device == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()
+
+
+def rss_bytes() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)

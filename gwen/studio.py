@@ -1,0 +1,446 @@
+"""THE FACADE: everything a front end (CLI, pages, HTTP service) may ask of GWEN.
+
+Contract:
+- Front ends call ``Studio`` and nothing below it. Methods take plain values,
+  validate them first (``InvalidInput``/``NotFound`` before any write), and
+  return ``ImageRecord``s or plain dicts.
+- Durability: every new image is written as a complete PNG (atomic rename)
+  *before* its catalog row; user marks go to the journal before the row. So
+  ``reindex`` can rebuild the whole catalog from ``images/`` + the journal.
+- The engine (torch, diffusers) is created lazily, on the first render, and
+  keeps one model resident; the catalog opens on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+import threading
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from PIL import Image
+
+from gwen import files, variation
+from gwen.catalog import Catalog, ImageRecord, SearchQuery
+from gwen.config import Settings, gwen_home
+from gwen.errors import ImageRejected, InvalidInput
+from gwen.journal import Journal, apply_marks
+from gwen.params import MAX_IMAGES_PER_REQUEST, MAX_SEED, ImageParams, canonical_json
+from gwen.pnginfo import chunks_for, read_metadata
+from gwen.presets import default_model, preset_for
+
+ProgressFn = Callable[[int, int], None]
+IMPORT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    image_id: str
+    max_diff: int  # 0..255
+    mean_diff: float
+    batch_size: int  # layout re-rendered (1 = single run)
+
+    @property
+    def identical(self) -> bool:
+        return self.max_diff == 0
+
+
+class Studio:
+    def __init__(self, home: str | Path | None = None, settings: Settings | None = None):
+        self.home = gwen_home(home)
+        self.settings = settings or Settings.load(self.home)
+        self.journal = Journal(self.home / "journal.jsonl")
+        self._catalog: Catalog | None = None
+        self._engine = None
+        self._lock = threading.RLock()
+
+    # --- plumbing -----------------------------------------------------------
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self.home / "gwen.duckdb")
+        return self._catalog
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from gwen.engine import Engine
+
+            self._engine = Engine(self.home / "models", device=self.settings.device, dtype=self.settings.dtype,
+                                  max_batch=self.settings.max_batch)
+        return self._engine
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
+
+    def default_model(self) -> str:
+        if self.settings.model:
+            return self.settings.model
+        from gwen.memory import pick_device
+
+        return default_model(pick_device(self.settings.device))
+
+    def path_of(self, record: ImageRecord) -> Path:
+        return self.home / record.path
+
+    # --- making images ------------------------------------------------------------
+    def plan_generate(self, prompt: str, *, negative: str = "", model: str | None = None, n: int = 4,
+                      seed: int | None = None, steps: int | None = None, guidance: float | None = None,
+                      width: int | None = None, height: int | None = None,
+                      scheduler: str | None = None) -> list[ImageParams]:
+        """The validated params of a grid: seeds ``seed, seed+1, ...``; unset values from the model's preset."""
+        _check_n(n)
+        model = model or self.default_model()
+        preset = preset_for(model)
+        if seed is None:
+            seed = secrets.randbelow(MAX_SEED - MAX_IMAGES_PER_REQUEST)
+        base = ImageParams.build(
+            prompt=prompt, negative_prompt=negative, model=model,
+            steps=steps if steps is not None else (preset.steps if preset else 25),
+            guidance=guidance if guidance is not None else (preset.guidance if preset else 7.0),
+            width=width if width is not None else (preset.size if preset else 512),
+            height=height if height is not None else (preset.size if preset else 512),
+            scheduler=scheduler or (preset.scheduler if preset else "Euler a"), seed=seed)
+        return [base] + [base.replace(seed=seed + i) for i in range(1, n)]
+
+    def generate(self, prompt: str, *, on_step: ProgressFn | None = None, cancel: threading.Event | None = None,
+                 **options: Any) -> list[ImageRecord]:
+        params = self.plan_generate(prompt, **options)
+        return self._render_and_store(params, "generate", None, None, on_step, cancel)
+
+    def reroll(self, image_id: str, n: int = 4, seed: int | None = None, *, on_step: ProgressFn | None = None,
+               cancel: threading.Event | None = None) -> list[ImageRecord]:
+        parent = self.catalog.get(image_id)
+        children = variation.reroll(self._params_of(parent), n, seed)
+        return self._render_and_store(children, "reroll", parent, {"modes": ["reroll"]}, on_step, cancel)
+
+    def plan_variations(self, image_id: str, strength: str | float = "subtle", modes: str | Iterable[str] = "mix",
+                        n: int = 4, prompt: str | None = None, locks: Iterable[str] = (),
+                        guidance_range: tuple[float, float] | None = None,
+                        steps_range: tuple[int, int] | None = None, schedulers: Iterable[str] | None = None,
+                        seed: int | None = None) -> tuple[ImageRecord, list[ImageParams], variation.VariationPlan]:
+        """Sample (without rendering) the children of ``image_id``: the UI's preview table."""
+        parent = self.catalog.get(image_id)
+        value, preset = variation.parse_strength(strength)
+        plan = variation.VariationPlan(value, variation.parse_modes(modes), preset, prompt)
+        ranges_kwargs: dict[str, Any] = {"locks": frozenset(locks)}
+        if guidance_range is not None:
+            ranges_kwargs["guidance"] = tuple(guidance_range)
+        if steps_range is not None:
+            ranges_kwargs["steps"] = tuple(steps_range)
+        if schedulers is not None:
+            from gwen.params import canonical_scheduler
+            ranges_kwargs["schedulers"] = tuple(canonical_scheduler(s) for s in schedulers)
+        ranges = variation.JitterRanges(**ranges_kwargs)
+        if seed is None:
+            seed = secrets.randbelow(MAX_SEED)
+        children = variation.sample_children(self._params_of(parent), parent.id, n, plan, ranges, seed)
+        return parent, children, plan
+
+    def vary(self, image_id: str, *, on_step: ProgressFn | None = None, cancel: threading.Event | None = None,
+             **options: Any) -> list[ImageRecord]:
+        parent, children, plan = self.plan_variations(image_id, **options)
+        return self._render_and_store(children, "vary", parent, plan.to_dict(), on_step, cancel)
+
+    def render_planned(self, parent_id: str, children: list[ImageParams], plan: variation.VariationPlan, *,
+                       on_step: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[ImageRecord]:
+        """Render children previewed with ``plan_variations`` (exactly those params)."""
+        parent = self.catalog.get(parent_id)
+        return self._render_and_store(children, "vary", parent, plan.to_dict(), on_step, cancel)
+
+    def _params_of(self, record: ImageRecord) -> ImageParams:
+        try:
+            return ImageParams.from_json(record.params)
+        except InvalidInput as exc:
+            raise InvalidInput(f"image {record.id} has no complete generation parameters "
+                               f"(op={record.op}, imported from {record.import_source or 'GWEN'}): {exc}") from None
+
+    def _init_images(self, params: list[ImageParams]) -> dict[str, Image.Image]:
+        images = {}
+        for init_id in {p.init_image_id for p in params if p.init_image_id}:
+            record = self.catalog.get(init_id)
+            with Image.open(self.path_of(record)) as im:
+                images[init_id] = im.convert("RGB")
+        return images
+
+    def _render_and_store(self, params: list[ImageParams], op: str, parent: ImageRecord | None,
+                          plan: dict | None, on_step: ProgressFn | None,
+                          cancel: threading.Event | None) -> list[ImageRecord]:
+        from gwen.engine import versions
+
+        with self._lock:
+            init_images = self._init_images(params)
+            engine = self.engine
+            rendered = engine.render(params, init_images, on_step, cancel)
+            loaded = engine._loaded
+            batch_ids: dict[int, str] = {}
+            records = []
+            for item in rendered:
+                batch_id = batch_ids.setdefault(item.chunk, files.new_id())
+                image_id = files.new_id()
+                record = ImageRecord(
+                    id=image_id, created_at=datetime.now(timezone.utc),
+                    path=str(files.image_path(self.home, image_id).relative_to(self.home)),
+                    width=item.image.width, height=item.image.height, op=op,
+                    parent_id=parent.id if parent else None, root_id=parent.root_id if parent else image_id,
+                    params=item.params.to_dict(), params_hash=item.params.params_hash(), variation=plan,
+                    batch={"id": batch_id, "index": item.index, "size": item.size},
+                    model_hash=loaded.model_hash if loaded else None, duration_ms=round(item.chunk_ms / item.size, 1),
+                    device=engine.device, dtype=engine.dtype_name, versions=versions())
+                self._write_file(record, item.image, item.params.infotext(self._infotext_extra(record)))
+                records.append(record)
+            self.catalog.insert(records)  # rows after files: a crash in between leaves files reindex adopts
+            return records
+
+    def _infotext_extra(self, record: ImageRecord) -> dict[str, Any]:
+        return {"Model hash": record.model_hash, "GWEN id": record.id,
+                "Version": f"GWEN {record.versions.get('gwen', '')}".strip()}
+
+    def _write_file(self, record: ImageRecord, image: Image.Image, infotext: str | None) -> None:
+        files.write_png_atomic(self.path_of(record), image, chunks_for(record.file_record(), infotext))
+
+    # --- looking ----------------------------------------------------------------
+    def get(self, image_id: str) -> ImageRecord:
+        return self.catalog.get(image_id)
+
+    def infotext(self, record: ImageRecord) -> str:
+        try:
+            return ImageParams.from_json(record.params).infotext(self._infotext_extra(record))
+        except InvalidInput:
+            return "\n".join(f"{k}: {v}" for k, v in record.params.items())
+
+    def search(self, query: SearchQuery) -> tuple[list[ImageRecord], int]:
+        return self.catalog.search(query)
+
+    def lineage(self, image_id: str) -> dict[str, Any]:
+        ancestors, descendants = self.catalog.lineage(image_id)
+        nodes = ancestors + descendants
+        ids = {r.id for r in nodes}
+        edges = [{"parent": r.parent_id, "child": r.id, "op": r.op, "strength": _edge_strength(r)}
+                 for r in nodes if r.parent_id in ids]
+        return {"root": ancestors[0].id if ancestors else image_id, "image": ancestors[-1].id,
+                "nodes": [_node(r) for r in nodes], "edges": edges}
+
+    def stats(self) -> dict[str, Any]:
+        return self.catalog.stats()
+
+    def verify(self, image_id: str) -> VerifyResult:
+        """Re-render ``image_id`` from its record (same batch layout), write nothing, compare pixels."""
+        record = self.catalog.get(image_id)
+        params = self._params_of(record)
+        batch = [params]
+        index = 0
+        if record.batch and record.batch.get("size", 1) > 1:
+            siblings = self.catalog.batch(record.batch["id"])
+            if len(siblings) == record.batch["size"]:
+                batch = [self._params_of(s) for s in siblings]
+                index = record.batch["index"]
+        images = self.engine.render_exact(batch, self._init_images(batch))
+        with Image.open(self.path_of(record)) as stored:
+            stored_px = np.asarray(stored.convert("RGB"), dtype=np.int16)
+        fresh_px = np.asarray(images[index].convert("RGB"), dtype=np.int16)
+        diff = np.abs(stored_px - fresh_px)
+        return VerifyResult(record.id, int(diff.max()), float(diff.mean()), len(batch))
+
+    # --- marks (journal first, then row) ---------------------------------------
+    def rate(self, image_id: str, stars: int) -> ImageRecord:
+        if isinstance(stars, bool) or not isinstance(stars, int) or not (0 <= stars <= 5):
+            raise InvalidInput(f"rating={stars!r}: must be an integer from 0 to 5")
+        full = self.catalog.resolve(image_id)
+        self.journal.append(full, "rate", stars)
+        self.catalog.set_rating(full, stars)
+        return self.catalog.get(full)
+
+    def favorite(self, image_id: str, on: bool = True) -> ImageRecord:
+        full = self.catalog.resolve(image_id)
+        self.journal.append(full, "favorite", bool(on))
+        self.catalog.set_favorite(full, bool(on))
+        return self.catalog.get(full)
+
+    def tag(self, image_id: str, tags: Iterable[str], remove: bool = False) -> ImageRecord:
+        clean = sorted({_check_tag(t) for t in tags})
+        if not clean:
+            raise InvalidInput("tags: give at least one tag")
+        full = self.catalog.resolve(image_id)
+        self.journal.append(full, "untag" if remove else "tag", clean)
+        (self.catalog.remove_tags if remove else self.catalog.add_tags)(full, clean)
+        return self.catalog.get(full)
+
+    def delete(self, image_id: str) -> ImageRecord:
+        """Soft delete: hidden from search, file and row kept, ``restore`` brings it back."""
+        full = self.catalog.resolve(image_id)
+        self.journal.append(full, "delete")
+        self.catalog.set_deleted(full, True)
+        return self.catalog.get(full)
+
+    def restore(self, image_id: str) -> ImageRecord:
+        full = self.catalog.resolve(image_id)
+        self.journal.append(full, "restore")
+        self.catalog.set_deleted(full, False)
+        return self.catalog.get(full)
+
+    # --- import / reindex / export ------------------------------------------------
+    def import_paths(self, paths: Iterable[str | Path]) -> dict[str, Any]:
+        """Import image files or folders; all are checked before anything is written."""
+        candidates = _expand(paths)
+        checked = []
+        for path in candidates:
+            data = path.read_bytes()
+            image = files.open_image_checked(data)  # raises ImageRejected before any write
+            checked.append((path, data, image))
+        imported, skipped = [], []
+        known = self.catalog.all_ids()
+        for path, data, image in checked:
+            sha = hashlib.sha256(data).hexdigest()
+            meta = read_metadata(image)
+            if meta.source == "gwen" and (meta.record or {}).get("id") and files.ID_PATTERN.match(str(meta.record["id"])):
+                if meta.record["id"] in known:
+                    skipped.append({"path": str(path), "reason": f"already cataloged as {meta.record['id']}"})
+                    continue
+                record = ImageRecord.from_file_record(
+                    meta.record, str(files.image_path(self.home, meta.record["id"]).relative_to(self.home)),
+                    meta.record.get("file_sha256"))
+                files.write_bytes_atomic(self.path_of(record), data)
+            else:
+                existing = self.catalog.find_by_sha256(sha)
+                if existing:
+                    skipped.append({"path": str(path), "reason": f"already imported as {existing}"})
+                    continue
+                record = self._import_record(path, image, meta, sha)
+                text = {k: v for k, v in (getattr(image, "text", None) or {}).items() if isinstance(v, str)}
+                text.update(chunks_for(record.file_record(), text.get("parameters") or self._maybe_infotext(record)))
+                files.write_png_atomic(self.path_of(record), _storable(image), text)
+            self.catalog.insert([record])
+            known.add(record.id)
+            imported.append(record)
+        return {"imported": imported, "skipped": skipped}
+
+    def _import_record(self, path: Path, image: Image.Image, meta, sha: str) -> ImageRecord:
+        from gwen.engine import versions
+
+        params = {k: v for k, v in meta.params.items()}
+        params["width"], params["height"] = image.width, image.height
+        try:
+            params = ImageParams.from_json(params).to_dict() | {k: v for k, v in params.items()
+                                                                 if k not in ImageParams.model_fields}
+        except InvalidInput:
+            pass
+        image_id = files.new_id()
+        return ImageRecord(
+            id=image_id, created_at=datetime.now(timezone.utc),
+            path=str(files.image_path(self.home, image_id).relative_to(self.home)), width=image.width,
+            height=image.height, op="import", parent_id=None, root_id=image_id, params=params,
+            params_hash=hashlib.sha256(canonical_json(params).encode()).hexdigest(),
+            model_hash=meta.params.get("model_hash"), versions=versions(), file_sha256=sha,
+            import_source=f"{meta.source}:{path.name}")
+
+    def _maybe_infotext(self, record: ImageRecord) -> str | None:
+        try:
+            return ImageParams.from_json({k: v for k, v in record.params.items()
+                                          if k in ImageParams.model_fields}).infotext()
+        except InvalidInput:
+            return None
+
+    def reindex(self) -> dict[str, Any]:
+        """Rebuild the catalog from the PNGs' GWEN chunks and replay the journal's marks."""
+        removed_tmp = files.remove_stale_temp_files(self.home)
+        records, skipped = [], []
+        for png in sorted((self.home / "images").glob("**/*.png")):
+            try:
+                with Image.open(png) as im:
+                    meta = read_metadata(im)
+            except Exception as exc:  # a damaged file must not stop the rebuild
+                skipped.append({"path": str(png), "reason": f"unreadable ({exc})"})
+                continue
+            if meta.source != "gwen" or meta.record is None or meta.record.get("id") != png.stem:
+                skipped.append({"path": str(png), "reason": "no GWEN record matching its file name"})
+                continue
+            records.append(ImageRecord.from_file_record(meta.record, str(png.relative_to(self.home)),
+                                                        meta.record.get("file_sha256")))
+        marks = apply_marks(self.journal.replay())
+        ids = {r.id for r in records}
+        final = []
+        for r in records:
+            m = marks.get(r.id)
+            if m is not None:
+                r = ImageRecord(**{**r.__dict__, "rating": m.rating, "favorite": m.favorite,
+                                   "tags": tuple(sorted(m.tags)), "deleted": m.deleted})
+            final.append(r)
+        self.catalog.replace_all(final)
+        return {"images": len(final), "marked": len(set(marks) & ids), "skipped": skipped,
+                "removed_temp_files": removed_tmp}
+
+    def export(self, query: SearchQuery, target: str | Path) -> dict[str, Any]:
+        """Matching images as a zip of PNGs, or their params as Parquet/CSV (no paging)."""
+        target = Path(target)
+        suffix = target.suffix.lower()
+        if suffix not in (".zip", ".parquet", ".csv"):
+            raise InvalidInput(f"export target {str(target)!r}: must end in .zip, .parquet or .csv")
+        if suffix in (".parquet", ".csv"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            count = self.catalog.export_rows(query, target, suffix[1:])
+            return {"path": str(target), "images": count}
+        count, offset = 0, 0
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            while True:
+                page, total = self.catalog.search(SearchQuery(**{**query.__dict__, "limit": 500, "offset": offset}))
+                for record in page:
+                    archive.write(self.path_of(record), f"{record.id}.png")
+                    count += 1
+                offset += len(page)
+                if not page or offset >= total:
+                    break
+        files.write_bytes_atomic(target, buffer.getvalue())
+        return {"path": str(target), "images": count}
+
+
+def _check_n(n: Any) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or not (1 <= n <= MAX_IMAGES_PER_REQUEST):
+        raise InvalidInput(f"n={n!r}: must be an integer from 1 to {MAX_IMAGES_PER_REQUEST}")
+
+
+def _check_tag(tag: str) -> str:
+    clean = str(tag).strip()
+    if not clean or len(clean) > 64 or any(c in clean for c in ",\n\r\t"):
+        raise InvalidInput(f"tag={tag!r}: 1–64 characters, no commas, tabs or newlines")
+    return clean
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    out = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMPORT_SUFFIXES and p.is_file())
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise ImageRejected(f"{raw}: no such file or folder")
+    if not out:
+        raise ImageRejected(f"{', '.join(map(str, paths))}: no images (.png, .jpg, .jpeg, .webp) found")
+    return out
+
+
+def _storable(image: Image.Image) -> Image.Image:
+    return image if image.mode in ("RGB", "RGBA", "L", "LA", "P", "I", "I;16", "1") else image.convert("RGBA")
+
+
+def _edge_strength(record: ImageRecord) -> float | None:
+    if record.variation and record.variation.get("strength") is not None:
+        return record.variation["strength"]
+    return record.params.get("denoise")
+
+
+def _node(r: ImageRecord) -> dict[str, Any]:
+    return {"id": r.id, "op": r.op, "parent_id": r.parent_id, "rating": r.rating, "favorite": r.favorite,
+            "prompt": r.params.get("prompt"), "seed": r.params.get("seed"), "path": r.path, "deleted": r.deleted}
+
