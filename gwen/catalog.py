@@ -229,7 +229,7 @@ class Catalog:
         self._update(image_id, "tags = list_sort(list_distinct(list_concat(tags, ?::VARCHAR[])))", [list(tags)])
 
     def remove_tags(self, image_id: str, tags: Iterable[str]) -> None:
-        self._update(image_id, "tags = list_filter(tags, t -> NOT list_contains(?::VARCHAR[], t))", [list(tags)])
+        self._update(image_id, "tags = list_filter(tags, lambda t: NOT list_contains(?::VARCHAR[], t))", [list(tags)])
 
     def _update(self, image_id: str, assignment: str, args: list) -> None:
         self._write(lambda: self.con.execute(f"UPDATE images SET {assignment} WHERE id = ?", [*args, image_id]))

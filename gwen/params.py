@@ -201,6 +201,9 @@ class ImageParams(BaseModel):
             raise ValueError(f"size={self.width}x{self.height}: at most {MAX_PIXELS:,} pixels (e.g. 2048x2048)")
         if (self.init_image_id is None) != (self.denoise is None):
             raise ValueError("img2img needs both init_image_id and denoise (or neither)")
+        if self.denoise is not None and int(self.steps * self.denoise) < 1:
+            raise ValueError(f"denoise={self.denoise:g} with steps={self.steps}: img2img runs steps × denoise "
+                             f"steps, which must be at least 1 (raise denoise to {1 / self.steps:.3g} or add steps)")
         return self
 
     # --- construction -----------------------------------------------------

@@ -52,12 +52,13 @@ class VerifyResult:
 
 
 class Studio:
-    def __init__(self, home: str | Path | None = None, settings: Settings | None = None):
+    def __init__(self, home: str | Path | None = None, settings: Settings | None = None, engine=None):
+        """``engine``: share one ``gwen.engine.Engine`` (and its resident model) between studios."""
         self.home = gwen_home(home)
         self.settings = settings or Settings.load(self.home)
         self.journal = Journal(self.home / "journal.jsonl")
         self._catalog: Catalog | None = None
-        self._engine = None
+        self._engine = engine
         self._lock = threading.RLock()
 
     # --- plumbing -----------------------------------------------------------

@@ -1,0 +1,180 @@
+"""The DuckDB catalog: migrations, search, filters, lineage, id handling (real files in temp dirs)."""
+
+from datetime import date, datetime, timedelta, timezone
+
+import duckdb
+import pytest
+
+from gwen.catalog import Catalog, Filter, ImageRecord, SearchQuery
+from gwen.errors import CatalogBusy, InvalidInput, NotFound
+from gwen.files import check_id, image_path, new_id
+from gwen.migrations import MIGRATIONS, migrate
+
+
+def make(prompt="a cat", parent=None, **params):
+    image_id = new_id()
+    p = {"prompt": prompt, "negative_prompt": params.pop("negative", ""), "model": params.pop("model", "tiny"),
+         "scheduler": params.pop("scheduler", "Euler a"), "steps": params.pop("steps", 20),
+         "guidance": params.pop("guidance", 7.0), "width": 64, "height": 64, "seed": params.pop("seed", 1)}
+    return ImageRecord(id=image_id, created_at=params.pop("created_at", datetime.now(timezone.utc)),
+                       path=f"images/{image_id}.png", width=64, height=64, op=params.pop("op", "generate"),
+                       parent_id=parent.id if parent else None, root_id=parent.root_id if parent else image_id,
+                       params=p, params_hash="h", variation=params.pop("variation", None), **params)
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    c = Catalog(tmp_path / "gwen.duckdb")
+    yield c
+    c.close()
+
+
+def test_blank_database_migrates_to_the_expected_columns(tmp_path):
+    con = duckdb.connect(str(tmp_path / "blank.duckdb"))
+    assert migrate(con) == [name for name, _ in MIGRATIONS]
+    assert migrate(con) == []  # idempotent
+    columns = {row[0] for row in con.execute("DESCRIBE images").fetchall()}
+    for needed in ("id", "created_at", "path", "width", "height", "op", "parent_id", "root_id", "prompt",
+                   "negative_prompt", "model", "model_hash", "scheduler", "steps", "guidance", "seed",
+                   "variation_seed", "variation_strength", "init_image_id", "denoise", "params_json", "params_hash",
+                   "rating", "favorite", "tags", "deleted", "duration_ms", "device", "dtype", "versions_json"):
+        assert needed in columns
+    applied = [r[0] for r in con.execute("SELECT name FROM gwen_migrations ORDER BY name").fetchall()]
+    assert applied == [name for name, _ in MIGRATIONS]
+
+
+def test_text_search_is_case_insensitive_multi_word_and_literal(catalog):
+    rows = [make("A Red Fox in snow"), make("blue fox", negative="red"), make("100% pure_ish"), make("o'brien; DROP")]
+    catalog.insert(rows)
+    found = lambda text: {r.id for r in catalog.search(SearchQuery(text=text))[0]}  # noqa: E731
+    assert found("red fox") == {rows[0].id, rows[1].id}  # negative prompt counts too
+    assert found('"red fox"') == {rows[0].id}
+    assert found("100%") == {rows[2].id} and found("_ish") == {rows[2].id} and found("%") == {rows[2].id}
+    assert found("e_r") == set()  # '_' is not a wildcard
+    assert found("'; DROP TABLE images; --") == set()
+    assert found("o'brien; drop") == {rows[3].id}
+    assert catalog.count() == 4  # still there
+
+
+def test_filters_sort_and_paging(catalog):
+    rows = [make(f"p{i}", guidance=float(i), steps=10 + i, scheduler="DDIM" if i % 2 else "Euler a")
+            for i in range(10)]
+    catalog.insert(rows)
+    q = SearchQuery(filters=(Filter.parse("guidance>=5"), Filter.parse("steps < 18")))
+    assert sorted(r.params["guidance"] for r in catalog.search(q)[0]) == [5.0, 6.0, 7.0]
+    q = SearchQuery(filters=(Filter.parse("scheduler=ddim"),))
+    assert catalog.search(q)[1] == 5
+    q = SearchQuery(filters=(Filter.parse("prompt~p1"),))
+    assert catalog.search(q)[1] == 1
+    page1, total = catalog.search(SearchQuery(sort="guidance", descending=False, limit=4))
+    page3, _ = catalog.search(SearchQuery(sort="guidance", descending=False, limit=4, offset=8))
+    assert total == 10 and [r.params["guidance"] for r in page1] == [0, 1, 2, 3]
+    assert [r.params["guidance"] for r in page3] == [8, 9]
+
+
+def test_marks_model_op_date_and_deleted_filters(catalog):
+    old = make("old one", created_at=datetime.now(timezone.utc) - timedelta(days=10), model="sd15")
+    new = make("new one", op="vary", parent=old)
+    catalog.insert([old, new])
+    catalog.set_rating(new.id, 4)
+    catalog.set_favorite(new.id, True)
+    catalog.add_tags(new.id, ["keeper", "blue"])
+    catalog.add_tags(new.id, ["keeper"])
+    assert catalog.get(new.id).tags == ("blue", "keeper")
+    ids = lambda **kw: [r.id for r in catalog.search(SearchQuery(**kw))[0]]  # noqa: E731
+    assert ids(min_rating=4) == [new.id] and ids(favorite=True) == [new.id] and ids(tags=("keeper",)) == [new.id]
+    assert ids(model="SD15") == [old.id] and ids(op="vary") == [new.id]
+    today = datetime.now(timezone.utc).date()
+    assert ids(since=today) == [new.id] and ids(until=today - timedelta(days=5)) == [old.id]
+    catalog.remove_tags(new.id, ["blue"])
+    assert catalog.get(new.id).tags == ("keeper",)
+    catalog.set_deleted(new.id, True)
+    assert ids() == [old.id] and ids(only_deleted=True) == [new.id]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("colour=red", "unknown; filterable fields"),
+    ("guidance=>5", "is not a valid float"),
+    ("guidance<>5", "is not a valid float"),
+    ("guidance ? 5", "FIELD OP VALUE"),
+    ("steps>=abc", "not a valid int"),
+    ("steps~3", "text fields only"),
+])
+def test_bad_filters(text, message):
+    with pytest.raises(InvalidInput, match=message):
+        Filter.parse(text)
+
+
+def test_bad_queries():
+    with pytest.raises(InvalidInput, match="sort by one of"):
+        SearchQuery(sort="prompt; DROP TABLE images")
+    with pytest.raises(InvalidInput, match="limit"):
+        SearchQuery(limit=0)
+    with pytest.raises(InvalidInput, match="op="):
+        SearchQuery(op="paint")
+    with pytest.raises(InvalidInput, match="min rating"):
+        SearchQuery(min_rating=6)
+
+
+def test_lineage_goes_up_and_down(catalog):
+    root = make("root")
+    child = make("child", parent=root, op="vary", variation={"strength": 0.2})
+    grandchild = make("grandchild", parent=child, op="vary")
+    sibling = make("sibling", parent=root, op="reroll")
+    other = make("unrelated")
+    catalog.insert([root, child, grandchild, sibling, other])
+    up, down = catalog.lineage(child.id)
+    assert [r.id for r in up] == [root.id, child.id] and [r.id for r in down] == [grandchild.id]
+    up, down = catalog.lineage(root.id)
+    assert {r.id for r in down} == {child.id, grandchild.id, sibling.id}
+
+
+def test_ids_prefixes_and_path_traversal(catalog, tmp_path):
+    record = make()
+    catalog.insert([record])
+    assert catalog.resolve(record.id.lower()) == record.id
+    assert catalog.resolve(record.id[:10]) == record.id
+    for bad in ("../../etc/passwd", "..%2F..%2Fgwen", "/etc/passwd", record.id[:3], "", "x" * 26):
+        with pytest.raises(NotFound):
+            catalog.resolve(bad)
+    with pytest.raises(NotFound):
+        image_path(tmp_path, "../../../../etc/passwd")
+    with pytest.raises(NotFound, match="not in the catalog"):
+        catalog.get(new_id())
+    assert check_id(record.id) == record.id
+
+
+def test_ids_sort_by_time():
+    ids = [new_id() for _ in range(200)]
+    assert ids == sorted(ids) and len(set(ids)) == 200
+
+
+def test_second_writer_gets_a_clear_busy_error(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "gwen.duckdb"
+    holder = Catalog(path)
+    try:
+        code = textwrap.dedent(f"""
+            from gwen.catalog import Catalog
+            from gwen.errors import CatalogBusy
+            try:
+                Catalog({str(path)!r})
+            except CatalogBusy as exc:
+                print("BUSY", exc)
+        """)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert "BUSY" in out.stdout and "another process" in out.stdout, out.stderr
+    finally:
+        holder.close()
+    assert CatalogBusy.exit_code == 2
+
+
+def test_parse_day():
+    from gwen.catalog import parse_day
+
+    assert parse_day("2026-01-02", "since") == date(2026, 1, 2)
+    with pytest.raises(InvalidInput, match="YYYY-MM-DD"):
+        parse_day("yesterday", "since")
