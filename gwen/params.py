@@ -203,7 +203,8 @@ class ImageParams(BaseModel):
             raise ValueError("img2img needs both init_image_id and denoise (or neither)")
         if self.denoise is not None and int(self.steps * self.denoise) < 1:
             raise ValueError(f"denoise={self.denoise:g} with steps={self.steps}: img2img runs steps × denoise "
-                             f"steps, which must be at least 1 (raise denoise to {1 / self.steps:.3g} or add steps)")
+                             f"steps, which must be at least 1 (raise denoise to {math.ceil(1000 / self.steps) / 1000:g} "
+                             "or add steps)")
         return self
 
     # --- construction -----------------------------------------------------

@@ -328,7 +328,8 @@ class Studio:
         from gwen.engine import versions
 
         params = {k: v for k, v in meta.params.items()}
-        params["width"], params["height"] = image.width, image.height
+        params.setdefault("width", image.width)  # the generation size, when the metadata has none
+        params.setdefault("height", image.height)
         try:
             params = ImageParams.from_json(params).to_dict() | {k: v for k, v in params.items()
                                                                  if k not in ImageParams.model_fields}

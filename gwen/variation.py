@@ -21,6 +21,7 @@ Contract:
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -98,7 +99,8 @@ class JitterRanges:
 
 def denoise_for(strength: float, steps: int) -> float:
     """img2img denoise for a strength: 0.1 at s=0 rising to 0.9 at s=1, at least one real step."""
-    return round(min(1.0, max(0.1 + 0.8 * strength, 1.0 / steps)), 4)
+    wanted = max(0.1 + 0.8 * strength, 1.0 / steps)
+    return min(1.0, math.ceil(wanted * 10000 - 1e-9) / 10000)  # round up: steps × denoise must stay ≥ 1
 
 
 @dataclass(frozen=True)

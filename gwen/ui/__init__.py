@@ -1,0 +1,1 @@
+"""Streamlit helpers shared by Home.py and pages/ (the only package besides pages that imports streamlit)."""

@@ -1,0 +1,134 @@
+"""``python -m gwen`` as a real subprocess: the CLI contract, JSON shapes, exit codes, bad input."""
+
+import json
+
+import pytest
+
+from tests.conftest import nothing_written, run_cli
+
+
+@pytest.fixture
+def cli_grid(home, tiny_sd):
+    out = run_cli("generate", "a quiet harbour", "--model", tiny_sd, "--n", "4", "--seed", "42", "--steps", "3",
+                  "--size", "64x64", "--json", home=home)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["images"]
+
+
+def test_make_tiny(tmp_path):
+    out = run_cli("models", "make-tiny", str(tmp_path / "m"), "--json", home=tmp_path / "h")
+    assert out.returncode == 0, out.stderr
+    sd = json.loads(out.stdout)["sd"]
+    assert sd.endswith("tiny-sd") and (tmp_path / "m" / "tiny-sd" / "model_index.json").exists()
+
+
+def test_generate_vary_show_verify_rate_lineage_search(home, cli_grid):
+    assert [i["seed"] for i in cli_grid] == [42, 43, 44, 45]
+    assert set(cli_grid[0]) >= {"id", "path", "seed", "op", "parent_id", "params"}
+    pick = cli_grid[1]["id"]
+    out = run_cli("vary", pick, "--strength", "strong", "--n", "2", "--seed", "7", "--json", home=home)
+    assert out.returncode == 0, out.stderr
+    kids = json.loads(out.stdout)["images"]
+    assert [k["parent_id"] for k in kids] == [pick, pick] and kids[0]["op"] == "vary"
+    out = run_cli("verify", kids[0]["id"], home=home)
+    assert out.returncode == 0 and "identical" in out.stdout, out.stdout + out.stderr
+    out = run_cli("show", pick, "--json", home=home)
+    shown = json.loads(out.stdout)
+    assert shown["id"] == pick and "Seed: 43" in shown["infotext"] and "Steps: 3" in shown["infotext"]
+    assert run_cli("rate", kids[1]["id"], "5", home=home).returncode == 0
+    assert run_cli("tag", kids[1]["id"], "keeper", home=home).returncode == 0
+    out = run_cli("search", "harbour", "--min-rating", "4", "--tag", "keeper", "--json", home=home)
+    found = json.loads(out.stdout)
+    assert found["total"] == 1 and found["images"][0]["id"] == kids[1]["id"]
+    out = run_cli("search", "--filter", "seed>=44", "--sort", "seed:asc", "--json", home=home)
+    assert [i["seed"] for i in json.loads(out.stdout)["images"]] == [44, 45]
+    tree = json.loads(run_cli("lineage", kids[0]["id"], "--json", home=home).stdout)
+    assert tree["root"] == pick and {"parent": pick, "child": kids[0]["id"], "op": "vary", "strength": 0.65} \
+        in tree["edges"]
+    (home / "gwen.duckdb").unlink()
+    out = run_cli("reindex", "--json", home=home)
+    assert json.loads(out.stdout)["images"] == 6
+    out = run_cli("search", "--min-rating", "5", "--json", home=home)
+    assert json.loads(out.stdout)["images"][0]["id"] == kids[1]["id"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", ""], "prompt"),
+    (["generate", "   "], "whitespace"),
+    (["generate", "x" * 2001], "at most 2000"),
+    (["generate", "ok", "--steps", "0"], "steps=0"),
+    (["generate", "ok", "--steps", "-2"], "steps=-2"),
+    (["generate", "ok", "--steps", "10000"], "steps=10000"),
+    (["generate", "ok", "--guidance", "-1"], "guidance=-1"),
+    (["generate", "ok", "--guidance", "500"], "guidance=500"),
+    (["generate", "ok", "--size", "100x64"], "width=100"),
+    (["generate", "ok", "--size", "0x0"], "width=0"),
+    (["generate", "ok", "--size", "4096x4096"], "width=4096"),
+    (["generate", "ok", "--size", "2048x2056"], "height=2056"),
+    (["generate", "ok", "--size", "big"], "WIDTHxHEIGHT"),
+    (["generate", "ok", "--n", "0"], "n=0"),
+    (["generate", "ok", "--n", "500"], "n=500"),
+    (["generate", "ok", "--seed", "-1"], "seed=-1"),
+    (["generate", "ok", "--seed", "99999999999"], "seed=99999999999"),
+    (["generate", "ok", "--scheduler", "warp"], "scheduler='warp'"),
+    (["generate", "ok", "--model", "/no/such/model"], "no such file or folder"),
+    (["generate", "ok", "--model", "not a model"], "not a preset"),
+    (["rate", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "3"], "not in the catalog"),
+    (["show", "../../etc/passwd"], "not a GWEN image id"),
+    (["search", "--filter", "colour=red"], "unknown; filterable fields"),
+    (["search", "--filter", "guidance=>5"], "not a valid float"),
+    (["search", "--sort", "evil;drop"], "sort by one of"),
+    (["search", "--since", "last week"], "YYYY-MM-DD"),
+])
+def test_bad_input_exits_2_and_writes_nothing(home, tiny_sd, args, message):
+    if args[0] == "generate" and "--model" not in args:
+        args = [*args, "--model", tiny_sd]
+    out = run_cli(*args, home=home)
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert out.stdout == ""
+    assert nothing_written(home)
+
+
+def test_bad_input_on_existing_images(home, cli_grid, tmp_path):
+    pick = cli_grid[0]["id"]
+    cases = [
+        (["vary", pick, "--strength", "1.5"], "strength"),
+        (["vary", pick, "--strength", "medium-rare"], "strength"),
+        (["vary", pick, "--mode", "blur"], "unknown variation mode"),
+        (["vary", pick, "--lock", "prompt"], "can lock only"),
+        (["rate", pick, "6"], "rating=6"),
+        (["rate", pick, "-1"], "rating=-1"),
+        (["vary", "01ARZ3NDEKTSV4RRFFQ69G5FAV"], "not in the catalog"),
+        (["tag", "..%2F..%2Fx", "t"], "not a GWEN image id"),
+    ]
+    for args, message in cases:
+        out = run_cli(*args, home=home)
+        assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
+    text = tmp_path / "fake.png"
+    text.write_text("not an image")
+    out = run_cli("import", str(text), home=home)
+    assert out.returncode == 2 and "not an image" in out.stderr
+    out = run_cli("search", "--json", home=home)
+    assert json.loads(out.stdout)["total"] == 4  # nothing was added
+    assert all(i["rating"] == 0 for i in json.loads(out.stdout)["images"])
+
+
+def test_sql_metacharacters_are_just_text(home, cli_grid):
+    out = run_cli("search", "'; DROP TABLE images; --", "--json", home=home)
+    assert out.returncode == 0 and json.loads(out.stdout)["total"] == 0
+    out = run_cli("search", "--json", home=home)
+    assert json.loads(out.stdout)["total"] == 4
+
+
+def test_export_and_import_round_trip(home, cli_grid, tmp_path):
+    out = run_cli("export", "harbour", "--to", str(tmp_path / "grid.zip"), "--json", home=home)
+    assert json.loads(out.stdout)["images"] == 4
+    import zipfile
+    zipfile.ZipFile(tmp_path / "grid.zip").extractall(tmp_path / "unzipped")
+    other = tmp_path / "other-home"
+    out = run_cli("import", str(tmp_path / "unzipped"), "--json", home=other)
+    assert out.returncode == 0, out.stderr
+    imported = json.loads(out.stdout)["images"]
+    assert sorted(i["id"] for i in imported) == sorted(i["id"] for i in cli_grid)  # GWEN records keep their ids
+    assert all(i["op"] == "generate" for i in imported)
