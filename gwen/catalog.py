@@ -89,6 +89,7 @@ FILTER_FIELDS: dict[str, tuple[str, type]] = {
     "scheduler": ("scheduler", str), "sampler": ("scheduler", str), "model": ("model", str), "op": ("op", str),
     "prompt": ("prompt", str), "negative_prompt": ("negative_prompt", str), "device": ("device", str),
     "parent_id": ("parent_id", str), "root_id": ("root_id", str), "batch_id": ("batch_id", str),
+    "upscaler": ("upscaler", str), "upscale_scale": ("upscale_scale", float),
 }
 OPERATORS = {"=": "=", "==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "ILIKE"}
 SORT_FIELDS = {"created_at", "rating", "guidance", "steps", "seed", "width", "height", "prompt", "model",
@@ -173,6 +174,10 @@ _COLUMNS = ("id, created_at, path, width, height, op, parent_id, root_id, params
             "batch_id, batch_index, batch_size, model_hash, rating, favorite, tags, deleted, duration_ms, device, "
             "dtype, versions_json, file_sha256, import_source")
 
+_ROW_COLUMNS = (f"{_COLUMNS}, prompt, negative_prompt, model, scheduler, steps, guidance, seed, variation_seed, "
+                "variation_strength, init_image_id, denoise, upscaler, upscale_scale")
+_INSERT = f"INSERT INTO images ({_ROW_COLUMNS}) VALUES ({', '.join(['?'] * len(_ROW_COLUMNS.split(',')))})"
+
 
 class Catalog:
     """A DuckDB catalog file (``$GWEN_HOME/gwen.duckdb``)."""
@@ -196,12 +201,8 @@ class Catalog:
     # --- writes -------------------------------------------------------------
     def insert(self, records: Iterable[ImageRecord]) -> None:
         rows = [_row(r) for r in records]
-        if not rows:
-            return
-        self._write(lambda: self.con.executemany(
-            f"INSERT INTO images ({_COLUMNS}, prompt, negative_prompt, model, scheduler, steps, guidance, seed, "
-            "variation_seed, variation_strength, init_image_id, denoise) VALUES "
-            f"({', '.join(['?'] * 36)})", rows))
+        if rows:
+            self._write(lambda: self.con.executemany(_INSERT, rows))
 
     def replace_all(self, records: Iterable[ImageRecord]) -> None:
         """Empty the table and insert ``records``, in one transaction (reindex)."""
@@ -210,10 +211,7 @@ class Catalog:
         def work() -> None:
             self.con.execute("DELETE FROM images")
             if rows:
-                self.con.executemany(
-                    f"INSERT INTO images ({_COLUMNS}, prompt, negative_prompt, model, scheduler, steps, guidance, "
-                    "seed, variation_seed, variation_strength, init_image_id, denoise) VALUES "
-                    f"({', '.join(['?'] * 36)})", rows)
+                self.con.executemany(_INSERT, rows)
         self._write(work)
 
     def set_rating(self, image_id: str, stars: int) -> None:
@@ -403,6 +401,7 @@ def _row(r: ImageRecord) -> list:
     p = r.params
     last_variation = (p.get("variations") or [None])[-1]
     batch = r.batch or {}
+    upscale = p.get("upscale") if isinstance(p.get("upscale"), dict) else {}
     return [
         r.id, r.created_at, r.path, r.width, r.height, r.op, r.parent_id, r.root_id,
         json.dumps(p, sort_keys=True, separators=(",", ":"), ensure_ascii=False), r.params_hash,
@@ -413,7 +412,7 @@ def _row(r: ImageRecord) -> list:
         _float(p.get("guidance")), _int(p.get("seed")),
         last_variation.get("seed") if isinstance(last_variation, dict) else None,
         last_variation.get("strength") if isinstance(last_variation, dict) else None,
-        p.get("init_image_id"), _float(p.get("denoise")),
+        p.get("init_image_id"), _float(p.get("denoise")), upscale.get("model"), _float(upscale.get("scale")),
     ]
 
 

@@ -51,8 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     tiny = msub.add_parser("make-tiny", help="write the tiny random-weight models into DIR")
     tiny.add_argument("dir")
     tiny.add_argument("--json", action="store_true")
-    mlist = msub.add_parser("list", help="list model presets")
+    mlist = msub.add_parser("list", help="list model presets (diffusion and upscalers) and what is downloaded")
     mlist.add_argument("--json", action="store_true")
+    mdl = msub.add_parser("download", help="download a preset now (upscaler file or Hugging Face pipeline)")
+    mdl.add_argument("name")
+    mdl.add_argument("--json", action="store_true")
 
     g = cmd("generate", "a grid of N images, one seed each (seed, seed+1, ...)")
     g.add_argument("prompt")
@@ -81,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--prompt", help="remix: a new prompt for the children")
     v.add_argument("--n", type=int, default=4)
     v.add_argument("--seed", type=int, help="seed of the variation sampler (reproducible children)")
+
+    up = cmd("upscale", "upscale a catalog image (or an image file, imported first) with Real-ESRGAN")
+    up.add_argument("source", help="image id, or a path to an image file")
+    up.add_argument("--model", default="x4plus", help="x4plus, x2plus, general-x4v3, or a .pth/.safetensors file")
+    up.add_argument("--scale", type=float, help="final scale (default: the model's)")
+    up.add_argument("--tile", help="tile side in input pixels (>= 32; default 256 on CPU, 512 on CUDA)")
+    up.add_argument("--pre-shrink", type=float, default=1.0, help="shrink the input by this factor first (0-1]")
 
     s = cmd("show", "an image's record and A1111 infotext")
     s.add_argument("id")
@@ -209,23 +219,58 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    if args.models_command == "make-tiny":
-        from pathlib import Path
+    from pathlib import Path
 
-        from gwen.demo import build_tiny_sd
-        path = build_tiny_sd(Path(args.dir) / "tiny-sd")
-        result = {"sd": str(path.resolve())}
-        print(json.dumps(result) if args.json else f"tiny Stable Diffusion pipeline: {result['sd']}")
-        return 0
+    from gwen.config import gwen_home
     from gwen.presets import MODEL_PRESETS
+    from gwen.upscale import UPSCALER_PRESETS
 
-    presets = [p.__dict__ for p in MODEL_PRESETS.values()]
+    models_dir = gwen_home(args.home) / "models"
+    if args.models_command == "make-tiny":
+        from gwen.demo import build_tiny_sd
+        from gwen.upscale import build_tiny_esrgan
+
+        target = Path(args.dir)
+        result = {"sd": str(build_tiny_sd(target / "tiny-sd").resolve()),
+                  "esrgan": str(build_tiny_esrgan(target / "tiny-esrgan-x4.pth", 4).resolve()),
+                  "esrgan_x2": str(build_tiny_esrgan(target / "tiny-esrgan-x2.pth", 2).resolve())}
+        print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+        return 0
+    if args.models_command == "download":
+        if args.name in UPSCALER_PRESETS:
+            from gwen.upscale import resolve_upscaler
+            path = str(resolve_upscaler(args.name, models_dir))
+        elif args.name in MODEL_PRESETS and MODEL_PRESETS[args.name].ref != "tiny":
+            path = _download_pipeline(MODEL_PRESETS[args.name].ref)
+        else:
+            raise InvalidInput(f"model {args.name!r}: not a downloadable preset; choose one of "
+                               f"{', '.join([*UPSCALER_PRESETS, *(n for n in MODEL_PRESETS if n != 'tiny')])}")
+        print(json.dumps({"name": args.name, "path": path}) if args.json else f"{args.name}: {path}")
+        return 0
+    diffusion = [{**p.__dict__, "kind": "diffusion"} for p in MODEL_PRESETS.values()]
+    upscalers = [{**p.__dict__, "kind": "upscaler", "downloaded": (models_dir / p.filename).exists()}
+                 for p in UPSCALER_PRESETS.values()]
     if args.json:
-        print(json.dumps({"presets": presets}))
+        print(json.dumps({"presets": diffusion, "upscalers": upscalers}))
     else:
         for p in MODEL_PRESETS.values():
-            print(f"{p.name:11} {p.ref:45} {p.steps:>3} steps  cfg {p.guidance:<4g} {p.size}px  {p.label}")
+            print(f"{p.name:13} {p.ref:45} {p.steps:>3} steps  cfg {p.guidance:<4g} {p.size}px  {p.label}")
+        for u in upscalers:
+            state = "downloaded" if u["downloaded"] else "downloads on first use"
+            print(f"{u['name']:13} {u['filename']:45} x{u['scale']}  {state:22}  {u['label']}")
     return 0
+
+
+def _download_pipeline(repo_id: str) -> str:
+    from gwen.errors import ModelUnavailable
+
+    try:
+        from huggingface_hub import snapshot_download
+        return snapshot_download(repo_id)
+    except Exception as exc:  # offline, gated, ...
+        raise ModelUnavailable(f"model {repo_id!r} could not be downloaded ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); on an offline machine copy a "
+                               "Hugging Face cache here or point --model at a local folder") from None
 
 
 def _dispatch(studio, args: argparse.Namespace) -> int:
@@ -247,6 +292,12 @@ def _dispatch(studio, args: argparse.Namespace) -> int:
                                   steps_range=_range(args.steps_range, int, "steps range"),
                                   seed=args.seed, on_step=progress)
             _print_images(studio, records, args.json)
+        elif c == "upscale":
+            from gwen.upscale import parse_tile
+            record = studio.upscale(args.source, model=args.model, scale=args.scale,
+                                    tile=parse_tile(args.tile) if args.tile is not None else None,
+                                    pre_shrink=args.pre_shrink)
+            _print_images(studio, [record], args.json)
         else:
             return _dispatch_catalog(studio, args)
     finally:

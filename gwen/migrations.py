@@ -61,6 +61,10 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE INDEX images_created ON images (created_at)",
         "CREATE INDEX images_sha ON images (file_sha256)",
     ]),
+    ("0003_upscale_columns", [
+        "ALTER TABLE images ADD COLUMN upscaler VARCHAR",
+        "ALTER TABLE images ADD COLUMN upscale_scale DOUBLE",
+    ]),
 ]
 
 

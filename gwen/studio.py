@@ -59,6 +59,7 @@ class Studio:
         self.journal = Journal(self.home / "journal.jsonl")
         self._catalog: Catalog | None = None
         self._engine = engine
+        self._upscaler = None
         self._lock = threading.RLock()
 
     # --- plumbing -----------------------------------------------------------
@@ -76,6 +77,14 @@ class Studio:
             self._engine = Engine(self.home / "models", device=self.settings.device, dtype=self.settings.dtype,
                                   max_batch=self.settings.max_batch)
         return self._engine
+
+    @property
+    def upscaler(self):
+        if self._upscaler is None:
+            from gwen.upscale import Upscaler
+
+            self._upscaler = Upscaler(device=self.settings.device)
+        return self._upscaler
 
     def close(self) -> None:
         if self._catalog is not None:
@@ -208,6 +217,58 @@ class Studio:
     def _write_file(self, record: ImageRecord, image: Image.Image, infotext: str | None) -> None:
         files.write_png_atomic(self.path_of(record), image, chunks_for(record.file_record(), infotext))
 
+    # --- upscaling ----------------------------------------------------------------
+    def upscale(self, source: str | Path, model: str = "x4plus", scale: float | None = None,
+                tile: int | None = None, pre_shrink: float = 1.0) -> ImageRecord:
+        """Upscale a catalog image (or a file, imported first) into a new child image (op=upscale)."""
+        from gwen.upscale import UpscaleSettings, resolve_upscaler
+
+        settings = UpscaleSettings(tile=tile, pre_shrink=pre_shrink, scale=scale)  # validate before any work
+        path = Path(str(source))
+        if not files.ID_PATTERN.match(str(source).strip().upper()) and path.is_file():
+            parent = self._import_or_existing(path)
+        else:
+            parent = self.catalog.get(str(source))
+        image = files.open_image_checked(self.path_of(parent))
+        model_file = resolve_upscaler(model, self.home / "models")
+        with self._lock:
+            loaded = self.upscaler.load(model_file, name=model)
+            settings.check_against(loaded.scale, image.width, image.height)
+            started = datetime.now(timezone.utc)
+            result, tile_used = self.upscaler.upscale(image, loaded, settings)
+            elapsed_ms = (datetime.now(timezone.utc) - started).total_seconds() * 1000
+            return self._store_upscale(parent, result, loaded, settings, tile_used, elapsed_ms)
+
+    def _import_or_existing(self, path: Path) -> ImageRecord:
+        outcome = self.import_paths([path])
+        if outcome["imported"]:
+            return outcome["imported"][0]
+        return self.catalog.get(outcome["skipped"][0]["id"])
+
+    def _store_upscale(self, parent: ImageRecord, result: Image.Image, loaded, settings, tile_used: int,
+                       elapsed_ms: float) -> ImageRecord:
+        from gwen.engine import versions
+
+        upscale = {"model": loaded.name, "model_file": loaded.path.name, "model_sha256": loaded.sha256,
+                   "model_scale": loaded.scale, "scale": result.width / parent.width, "tile": tile_used,
+                   "overlap": settings.overlap, "pre_shrink": settings.pre_shrink}
+        params = {"prompt": parent.params.get("prompt"), "negative_prompt": parent.params.get("negative_prompt"),
+                  "source_id": parent.id, "width": result.width, "height": result.height, "upscale": upscale}
+        image_id = files.new_id()
+        record = ImageRecord(
+            id=image_id, created_at=datetime.now(timezone.utc),
+            path=str(files.image_path(self.home, image_id).relative_to(self.home)), width=result.width,
+            height=result.height, op="upscale", parent_id=parent.id, root_id=parent.root_id, params=params,
+            params_hash=hashlib.sha256(canonical_json(params).encode()).hexdigest(), model_hash=loaded.sha256[:10],
+            duration_ms=round(elapsed_ms, 1), device=self.upscaler.device, dtype=self.upscaler.dtype_name(loaded), versions=versions())
+        parent_info = self.infotext(parent) if parent.params.get("prompt") else ""
+        info = (parent_info + (", " if parent_info else "") +
+                f"Postprocess upscaler: {loaded.name}, Postprocess upscale by: {upscale['scale']:g}, "
+                f"GWEN id: {image_id}")
+        self._write_file(record, result, info)
+        self.catalog.insert([record])
+        return record
+
     # --- looking ----------------------------------------------------------------
     def get(self, image_id: str) -> ImageRecord:
         return self.catalog.get(image_id)
@@ -236,6 +297,8 @@ class Studio:
     def verify(self, image_id: str) -> VerifyResult:
         """Re-render ``image_id`` from its record (same batch layout), write nothing, compare pixels."""
         record = self.catalog.get(image_id)
+        if record.op == "upscale":
+            return self._verify_upscale(record)
         params = self._params_of(record)
         batch = [params]
         index = 0
@@ -245,11 +308,26 @@ class Studio:
                 batch = [self._params_of(s) for s in siblings]
                 index = record.batch["index"]
         images = self.engine.render_exact(batch, self._init_images(batch))
+        return self._compare(record, images[index], len(batch))
+
+    def _verify_upscale(self, record: ImageRecord) -> VerifyResult:
+        from gwen.upscale import UpscaleSettings, resolve_upscaler
+
+        up = record.params["upscale"]
+        parent = self.catalog.get(record.parent_id)
+        model_file = resolve_upscaler(up["model"], self.home / "models", download=False)
+        loaded = self.upscaler.load(model_file, name=up["model"])
+        settings = UpscaleSettings(tile=up["tile"], pre_shrink=up["pre_shrink"], scale=up["scale"],
+                                   overlap=up["overlap"])
+        with Image.open(self.path_of(parent)) as source:
+            fresh, _tile = self.upscaler.upscale(source, loaded, settings)
+        return self._compare(record, fresh, 1)
+
+    def _compare(self, record: ImageRecord, fresh: Image.Image, batch_size: int) -> VerifyResult:
         with Image.open(self.path_of(record)) as stored:
             stored_px = np.asarray(stored.convert("RGB"), dtype=np.int16)
-        fresh_px = np.asarray(images[index].convert("RGB"), dtype=np.int16)
-        diff = np.abs(stored_px - fresh_px)
-        return VerifyResult(record.id, int(diff.max()), float(diff.mean()), len(batch))
+        diff = np.abs(stored_px - np.asarray(fresh.convert("RGB"), dtype=np.int16))
+        return VerifyResult(record.id, int(diff.max()), float(diff.mean()), batch_size)
 
     # --- marks (journal first, then row) ---------------------------------------
     def rate(self, image_id: str, stars: int) -> ImageRecord:
@@ -304,7 +382,8 @@ class Studio:
             meta = read_metadata(image)
             if meta.source == "gwen" and (meta.record or {}).get("id") and files.ID_PATTERN.match(str(meta.record["id"])):
                 if meta.record["id"] in known:
-                    skipped.append({"path": str(path), "reason": f"already cataloged as {meta.record['id']}"})
+                    skipped.append({"path": str(path), "id": meta.record["id"],
+                                    "reason": f"already cataloged as {meta.record['id']}"})
                     continue
                 record = ImageRecord.from_file_record(
                     meta.record, str(files.image_path(self.home, meta.record["id"]).relative_to(self.home)),
@@ -313,7 +392,7 @@ class Studio:
             else:
                 existing = self.catalog.find_by_sha256(sha)
                 if existing:
-                    skipped.append({"path": str(path), "reason": f"already imported as {existing}"})
+                    skipped.append({"path": str(path), "id": existing, "reason": f"already imported as {existing}"})
                     continue
                 record = self._import_record(path, image, meta, sha)
                 text = {k: v for k, v in (getattr(image, "text", None) or {}).items() if isinstance(v, str)}
