@@ -9,13 +9,23 @@ Contract:
 - Writes happen in a transaction. Callers write the image file first; the
   row is the second step, so a crash leaves at worst a file without a row,
   which ``reindex`` adopts.
-- A catalog file locked by another process raises ``CatalogBusy``.
+- Single writer, taken in turns: DuckDB lets one process at a time open the
+  file. GWEN never holds it between operations: each method (or a
+  ``session()`` block) opens the file, works, and closes it, retrying for up
+  to ``lock_timeout`` seconds while another process (a dashboard, a queue
+  runner, a CLI call) has it. Only if the file stays locked that long does it
+  raise ``CatalogBusy``. Within one process, access is serialized by a lock.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -179,31 +189,80 @@ _ROW_COLUMNS = (f"{_COLUMNS}, prompt, negative_prompt, model, scheduler, steps, 
 _INSERT = f"INSERT INTO images ({_ROW_COLUMNS}) VALUES ({', '.join(['?'] * len(_ROW_COLUMNS.split(',')))})"
 
 
+def _in_session(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.session():
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class Catalog:
     """A DuckDB catalog file (``$GWEN_HOME/gwen.duckdb``)."""
 
-    def __init__(self, path: Path, read_only: bool = False):
+    def __init__(self, path: Path, lock_timeout: float | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise CatalogBusy(f"catalog {self.path} is in use by another process (DuckDB allows one writer); "
-                                  "stop that process, or send work to it instead") from None
-            raise
-        if not read_only:
-            migrate(self.con)
+        self.lock_timeout = float(os.environ.get("GWEN_LOCK_TIMEOUT", 30)) if lock_timeout is None else lock_timeout
+        self._lock = threading.RLock()
+        self._con = None
+        self._depth = 0
+        self._migrated = False
+
+    @contextmanager
+    def session(self):
+        """Hold the file open for a block of operations (re-entrant); closed when the outermost block ends."""
+        with self._lock:
+            if self._depth == 0:
+                self._con = self._open()
+            self._depth += 1
+            try:
+                yield self._con
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    con, self._con = self._con, None
+                    con.close()
+
+    @property
+    def con(self):
+        """The open connection; only valid inside ``session()``."""
+        if self._con is None:
+            raise RuntimeError("Catalog.con used outside a session()")
+        return self._con
+
+    def _open(self):
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.01
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise CatalogBusy(f"catalog {self.path} stayed locked by another process for "
+                                      f"{self.lock_timeout:g} s (DuckDB allows one process at a time); "
+                                      f"{_holder(str(exc))}try again, or raise GWEN_LOCK_TIMEOUT") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        if not self._migrated:
+            migrate(con)
+            self._migrated = True
+        return con
 
     def close(self) -> None:
-        self.con.close()
+        """Nothing stays open between operations; kept for symmetry with other resources."""
 
     # --- writes -------------------------------------------------------------
+    @_in_session
     def insert(self, records: Iterable[ImageRecord]) -> None:
         rows = [_row(r) for r in records]
         if rows:
             self._write(lambda: self.con.executemany(_INSERT, rows))
 
+    @_in_session
     def replace_all(self, records: Iterable[ImageRecord]) -> None:
         """Empty the table and insert ``records``, in one transaction (reindex)."""
         rows = [_row(r) for r in records]
@@ -229,9 +288,11 @@ class Catalog:
     def remove_tags(self, image_id: str, tags: Iterable[str]) -> None:
         self._update(image_id, "tags = list_filter(tags, lambda t: NOT list_contains(?::VARCHAR[], t))", [list(tags)])
 
+    @_in_session
     def _update(self, image_id: str, assignment: str, args: list) -> None:
         self._write(lambda: self.con.execute(f"UPDATE images SET {assignment} WHERE id = ?", [*args, image_id]))
 
+    @_in_session
     def _write(self, work) -> None:
         self.con.execute("BEGIN TRANSACTION")
         try:
@@ -242,6 +303,7 @@ class Catalog:
             raise
 
     # --- reads ------------------------------------------------------------------
+    @_in_session
     def resolve(self, image_id: str) -> str:
         """A full id for ``image_id`` or a unique prefix of one (≥ 6 characters); else NotFound."""
         candidate = str(image_id).strip().upper()
@@ -260,33 +322,40 @@ class Catalog:
             raise NotFound(f"image id prefix {image_id!r}: matches more than one image; give more characters")
         return rows[0][0]
 
+    @_in_session
     def get(self, image_id: str) -> ImageRecord:
         full = self.resolve(image_id)
         row = self.con.execute(f"SELECT {_COLUMNS} FROM images WHERE id = ?", [full]).fetchone()
         return _record(row)
 
+    @_in_session
     def get_many(self, ids: list[str]) -> dict[str, ImageRecord]:
         if not ids:
             return {}
         rows = self.con.execute(f"SELECT {_COLUMNS} FROM images WHERE list_contains(?, id)", [ids]).fetchall()
         return {r.id: r for r in map(_record, rows)}
 
+    @_in_session
     def find_by_sha256(self, sha: str) -> str | None:
         row = self.con.execute("SELECT id FROM images WHERE file_sha256 = ? LIMIT 1", [sha]).fetchone()
         return row[0] if row else None
 
+    @_in_session
     def all_ids(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT id FROM images").fetchall()}
 
+    @_in_session
     def count(self, include_deleted: bool = False) -> int:
         sql = "SELECT count(*) FROM images" + ("" if include_deleted else " WHERE NOT deleted")
         return int(self.con.execute(sql).fetchone()[0])
 
+    @_in_session
     def batch(self, batch_id: str) -> list[ImageRecord]:
         rows = self.con.execute(f"SELECT {_COLUMNS} FROM images WHERE batch_id = ? ORDER BY batch_index",
                                 [batch_id]).fetchall()
         return [_record(r) for r in rows]
 
+    @_in_session
     def search(self, query: SearchQuery) -> tuple[list[ImageRecord], int]:
         where, args = _where(query)
         order = f"{query.sort} {'DESC' if query.descending else 'ASC'} NULLS LAST, id {'DESC' if query.descending else 'ASC'}"
@@ -295,6 +364,7 @@ class Catalog:
                                 [*args, query.limit, query.offset]).fetchall()
         return [_record(r) for r in rows], total
 
+    @_in_session
     def export_rows(self, query: SearchQuery, target: Path, fmt: str) -> int:
         """Write every row matching ``query`` (no paging) as Parquet or CSV; return the row count."""
         where, args = _where(query)
@@ -304,12 +374,18 @@ class Catalog:
             "height, rating, favorite, array_to_string(tags, ',') AS tags, deleted, duration_ms, device, dtype, "
             f"params_json, params_hash FROM images WHERE {where} ORDER BY created_at", params=args)
         count = len(rel)
-        if fmt == "parquet":
-            rel.write_parquet(str(target))
-        else:
-            rel.write_csv(str(target), header=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            if fmt == "parquet":
+                rel.write_parquet(str(tmp))
+            else:
+                rel.write_csv(str(tmp), header=True)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
         return count
 
+    @_in_session
     def lineage(self, image_id: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
         """(ancestors from the root down to the image, descendants of the image)."""
         full = self.resolve(image_id)
@@ -334,6 +410,7 @@ class Catalog:
                                 [full]).fetchall()
         return [_record(r) for r in up], [_record(r) for r in down]
 
+    @_in_session
     def stats(self) -> dict[str, Any]:
         row = self.con.execute("""SELECT count(*) FILTER (WHERE NOT deleted), count(*) FILTER (WHERE deleted),
                                   count(*) FILTER (WHERE favorite AND NOT deleted), max(created_at)
@@ -341,6 +418,11 @@ class Catalog:
         by_op = dict(self.con.execute("SELECT op, count(*) FROM images WHERE NOT deleted GROUP BY op").fetchall())
         return {"images": row[0], "deleted": row[1], "favorites": row[2],
                 "latest": row[3].isoformat() if row[3] else None, "by_op": by_op}
+
+
+def _holder(message: str) -> str:
+    match = re.search(r"PID (\d+)", message)
+    return f"it is held by process {match.group(1)}; " if match else ""
 
 
 def _where(query: SearchQuery) -> tuple[str, list]:

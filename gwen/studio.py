@@ -333,38 +333,43 @@ class Studio:
     def rate(self, image_id: str, stars: int) -> ImageRecord:
         if isinstance(stars, bool) or not isinstance(stars, int) or not (0 <= stars <= 5):
             raise InvalidInput(f"rating={stars!r}: must be an integer from 0 to 5")
-        full = self.catalog.resolve(image_id)
-        self.journal.append(full, "rate", stars)
-        self.catalog.set_rating(full, stars)
-        return self.catalog.get(full)
+        with self.catalog.session():
+            full = self.catalog.resolve(image_id)
+            self.journal.append(full, "rate", stars)
+            self.catalog.set_rating(full, stars)
+            return self.catalog.get(full)
 
     def favorite(self, image_id: str, on: bool = True) -> ImageRecord:
-        full = self.catalog.resolve(image_id)
-        self.journal.append(full, "favorite", bool(on))
-        self.catalog.set_favorite(full, bool(on))
-        return self.catalog.get(full)
+        with self.catalog.session():
+            full = self.catalog.resolve(image_id)
+            self.journal.append(full, "favorite", bool(on))
+            self.catalog.set_favorite(full, bool(on))
+            return self.catalog.get(full)
 
     def tag(self, image_id: str, tags: Iterable[str], remove: bool = False) -> ImageRecord:
         clean = sorted({_check_tag(t) for t in tags})
         if not clean:
             raise InvalidInput("tags: give at least one tag")
-        full = self.catalog.resolve(image_id)
-        self.journal.append(full, "untag" if remove else "tag", clean)
-        (self.catalog.remove_tags if remove else self.catalog.add_tags)(full, clean)
-        return self.catalog.get(full)
+        with self.catalog.session():
+            full = self.catalog.resolve(image_id)
+            self.journal.append(full, "untag" if remove else "tag", clean)
+            (self.catalog.remove_tags if remove else self.catalog.add_tags)(full, clean)
+            return self.catalog.get(full)
 
     def delete(self, image_id: str) -> ImageRecord:
         """Soft delete: hidden from search, file and row kept, ``restore`` brings it back."""
-        full = self.catalog.resolve(image_id)
-        self.journal.append(full, "delete")
-        self.catalog.set_deleted(full, True)
-        return self.catalog.get(full)
+        with self.catalog.session():
+            full = self.catalog.resolve(image_id)
+            self.journal.append(full, "delete")
+            self.catalog.set_deleted(full, True)
+            return self.catalog.get(full)
 
     def restore(self, image_id: str) -> ImageRecord:
-        full = self.catalog.resolve(image_id)
-        self.journal.append(full, "restore")
-        self.catalog.set_deleted(full, False)
-        return self.catalog.get(full)
+        with self.catalog.session():
+            full = self.catalog.resolve(image_id)
+            self.journal.append(full, "restore")
+            self.catalog.set_deleted(full, False)
+            return self.catalog.get(full)
 
     # --- import / reindex / export ------------------------------------------------
     def import_paths(self, paths: Iterable[str | Path]) -> dict[str, Any]:
@@ -375,6 +380,10 @@ class Studio:
             data = path.read_bytes()
             image = files.open_image_checked(data)  # raises ImageRejected before any write
             checked.append((path, data, image))
+        with self.catalog.session():
+            return self._import_checked(checked)
+
+    def _import_checked(self, checked: list) -> dict[str, Any]:
         imported, skipped = [], []
         known = self.catalog.all_ids()
         for path, data, image in checked:

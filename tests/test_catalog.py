@@ -2,6 +2,8 @@
 
 from datetime import date, datetime, timedelta, timezone
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -149,26 +151,37 @@ def test_ids_sort_by_time():
     assert ids == sorted(ids) and len(set(ids)) == 200
 
 
-def test_second_writer_gets_a_clear_busy_error(tmp_path):
+def test_processes_take_turns_and_a_long_holder_gives_a_clear_busy_error(tmp_path):
     import subprocess
     import sys
     import textwrap
 
     path = tmp_path / "gwen.duckdb"
-    holder = Catalog(path)
-    try:
-        code = textwrap.dedent(f"""
-            from gwen.catalog import Catalog
-            from gwen.errors import CatalogBusy
-            try:
-                Catalog({str(path)!r})
-            except CatalogBusy as exc:
-                print("BUSY", exc)
-        """)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-        assert "BUSY" in out.stdout and "another process" in out.stdout, out.stderr
-    finally:
-        holder.close()
+    catalog = Catalog(path)
+    writer = textwrap.dedent(f"""
+        from gwen.catalog import Catalog
+        from tests.test_catalog import make
+        c = Catalog({str(path)!r})
+        for i in range(15):
+            c.insert([make(f"child {{i}}")])
+    """)
+    child = subprocess.Popen([sys.executable, "-c", writer], cwd=str(Path(__file__).parent.parent))
+    for i in range(15):
+        catalog.insert([make(f"parent {i}")])
+    assert child.wait(timeout=120) == 0
+    assert catalog.count() == 30  # both processes wrote, in turns
+
+    probe = textwrap.dedent(f"""
+        from gwen.catalog import Catalog
+        from gwen.errors import CatalogBusy
+        try:
+            Catalog({str(path)!r}, lock_timeout=0.5).count()
+        except CatalogBusy as exc:
+            print("BUSY", exc)
+    """)
+    with catalog.session():  # hold the file open, as a long transaction would
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "BUSY" in out.stdout and "another process" in out.stdout, out.stderr
     assert CatalogBusy.exit_code == 2
 
 

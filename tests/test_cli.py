@@ -15,11 +15,41 @@ def cli_grid(home, tiny_sd):
     return json.loads(out.stdout)["images"]
 
 
-def test_make_tiny(tmp_path):
+def _make_tiny(tmp_path):
     out = run_cli("models", "make-tiny", str(tmp_path / "m"), "--json", home=tmp_path / "h")
     assert out.returncode == 0, out.stderr
-    sd = json.loads(out.stdout)["sd"]
-    assert sd.endswith("tiny-sd") and (tmp_path / "m" / "tiny-sd" / "model_index.json").exists()
+    made = json.loads(out.stdout)
+    assert made["sd"].endswith("tiny-sd") and (tmp_path / "m" / "tiny-sd" / "model_index.json").exists()
+    assert made["esrgan"].endswith("tiny-esrgan-x4.pth") and made["esrgan_x2"].endswith("tiny-esrgan-x2.pth")
+    return made
+
+
+def test_make_tiny(tmp_path):
+    made = _make_tiny(tmp_path)
+    assert (tmp_path / "m" / "tiny-esrgan-x2.pth").stat().st_size > 0 and made["sd"]
+
+
+def test_upscale_cli(home, cli_grid, tmp_path):
+    made = _make_tiny(tmp_path)
+    pick = cli_grid[0]["id"]
+    out = run_cli("upscale", pick, "--model", made["esrgan"], "--tile", "32", "--json", home=home)
+    assert out.returncode == 0, out.stderr
+    (child,) = json.loads(out.stdout)["images"]
+    assert child["op"] == "upscale" and child["parent_id"] == pick and child["params"]["width"] == 256
+    for args, message in [
+        (["--tile", "8"], "tile=8"), (["--tile", "abc"], "tile='abc'"), (["--pre-shrink", "0"], "pre-shrink=0"),
+        (["--pre-shrink", "2"], "pre-shrink=2"), (["--scale", "8"], "scale=8"), (["--model", "x9000"], "not a preset"),
+        (["--model", str(tmp_path / "none.pth")], "not a preset"),
+    ]:
+        model = [] if "--model" in args else ["--model", made["esrgan"]]
+        out = run_cli("upscale", pick, *model, *args, home=home)
+        assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
+    out = run_cli("search", "--op", "upscale", "--json", home=home)
+    assert json.loads(out.stdout)["total"] == 1  # the bad calls wrote nothing
+    out = run_cli("models", "list", "--json", home=home)
+    listed = json.loads(out.stdout)
+    assert {u["name"] for u in listed["upscalers"]} == {"x4plus", "x2plus", "general-x4v3"}
+    assert not any(u["downloaded"] for u in listed["upscalers"])
 
 
 def test_generate_vary_show_verify_rate_lineage_search(home, cli_grid):

@@ -183,6 +183,7 @@ def test_generate_rejects_bad_input_before_writing(studio, home, tiny_sd):
 
 
 def test_catalog_rows_match_files(studio, grid, home):
-    rows = {r[0] for r in studio.catalog.con.execute("SELECT path FROM images").fetchall()}
+    with studio.catalog.session() as con:
+        rows = {r[0] for r in con.execute("SELECT path FROM images").fetchall()}
     files = {str(p.relative_to(home)) for p in (home / "images").glob("**/*.png")}
     assert rows == files
