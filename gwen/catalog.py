@@ -273,6 +273,24 @@ class Catalog:
                 self.con.executemany(_INSERT, rows)
         self._write(work)
 
+    @_in_session
+    def insert_for_job(self, records: Iterable[ImageRecord], job_id: str, follow_ups: Iterable["JobRecord"] = ()
+                       ) -> None:
+        """Insert a job's image rows, mark it done and enqueue its follow-ups: one transaction."""
+        rows = [_row(r) for r in records]
+        new_jobs = [_job_row(j) for j in follow_ups]
+
+        def work() -> None:
+            if rows:
+                self.con.executemany(_INSERT.replace("INSERT INTO", "INSERT OR IGNORE INTO"), rows)
+            ids = [r.id for r in records]
+            self.con.execute("UPDATE jobs SET status = 'done', error = NULL, updated_at = now(), "
+                             "image_ids = list_distinct(list_concat(image_ids, ?::VARCHAR[])) WHERE id = ?",
+                             [ids, job_id])
+            if new_jobs:
+                self.con.executemany(_INSERT_JOB, new_jobs)
+        self._write(work)
+
     def set_rating(self, image_id: str, stars: int) -> None:
         self._update(image_id, "rating = ?", [stars])
 
@@ -418,6 +436,150 @@ class Catalog:
         by_op = dict(self.con.execute("SELECT op, count(*) FROM images WHERE NOT deleted GROUP BY op").fetchall())
         return {"images": row[0], "deleted": row[1], "favorites": row[2],
                 "latest": row[3].isoformat() if row[3] else None, "by_op": by_op}
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    kind: str  # generate | reroll | vary | upscale
+    spec: dict[str, Any]
+    status: str = "pending"  # pending | running | done | failed | cancelled
+    attempts: int = 0
+    max_attempts: int = 3
+    cancel_requested: bool = False
+    error: str | None = None
+    image_ids: tuple[str, ...] = ()
+    parent_job_id: str | None = None
+    source: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["image_ids"] = list(self.image_ids)
+        for key in ("created_at", "updated_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+
+JOB_STATUSES = ("pending", "running", "done", "failed", "cancelled")
+_JOB_COLUMNS = ("id, created_at, updated_at, kind, spec_json, status, attempts, max_attempts, cancel_requested, "
+                "error, image_ids, parent_job_id, source")
+_INSERT_JOB = f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?, now(), now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _job_row(j: JobRecord) -> list:
+    return [j.id, j.kind, json.dumps(j.spec, sort_keys=True), j.status, j.attempts, j.max_attempts,
+            j.cancel_requested, j.error, list(j.image_ids), j.parent_job_id, j.source]
+
+
+def _job(row) -> JobRecord:
+    (id_, created_at, updated_at, kind, spec_json, status, attempts, max_attempts, cancel_requested, error,
+     image_ids, parent_job_id, source) = row
+    return JobRecord(id=id_, kind=kind, spec=json.loads(spec_json), status=status, attempts=attempts,
+                     max_attempts=max_attempts, cancel_requested=bool(cancel_requested), error=error,
+                     image_ids=tuple(image_ids or ()), parent_job_id=parent_job_id, source=source,
+                     created_at=created_at, updated_at=updated_at)
+
+
+class JobStore:
+    """The ``jobs`` table of a catalog file (same file, same turn-taking)."""
+
+    def __init__(self, catalog: "Catalog"):
+        self.catalog = catalog
+
+    def add(self, jobs: list[JobRecord]) -> None:
+        rows = [_job_row(j) for j in jobs]
+        with self.catalog.session() as con:
+            self.catalog._write(lambda: con.executemany(_INSERT_JOB, rows))
+
+    def list(self, status: str | None = None, limit: int = 1000) -> list[JobRecord]:
+        if status is not None and status not in JOB_STATUSES:
+            raise InvalidInput(f"status={status!r}: must be one of {', '.join(JOB_STATUSES)}")
+        with self.catalog.session() as con:
+            sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
+            args: list = []
+            if status:
+                sql += " WHERE status = ?"
+                args.append(status)
+            rows = con.execute(sql + " ORDER BY id LIMIT ?", [*args, limit]).fetchall()
+        return [_job(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self.catalog.session() as con:
+            return dict(con.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
+
+    def resolve(self, job_id: str) -> JobRecord:
+        candidate = str(job_id).strip().upper()
+        if len(candidate) < MIN_PREFIX or not re.fullmatch(r"[0-9A-HJKMNP-TV-Z]+", candidate):
+            raise NotFound(f"job {job_id!r}: not a job id (26 characters, or a unique prefix of at least {MIN_PREFIX})")
+        with self.catalog.session() as con:
+            rows = con.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE starts_with(id, ?) LIMIT 2",
+                               [candidate]).fetchall()
+        if not rows:
+            raise NotFound(f"job {job_id!r}: no such job in the queue")
+        if len(rows) > 1:
+            raise NotFound(f"job id prefix {job_id!r}: matches more than one job; give more characters")
+        return _job(rows[0])
+
+    def claim_next(self) -> JobRecord | None:
+        """The oldest pending job, now running with one more attempt (None if the queue is empty)."""
+        with self.catalog.session() as con:
+            claimed: list = []
+
+            def work() -> None:
+                row = con.execute("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1").fetchone()
+                if row:
+                    con.execute("UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = now() "
+                                "WHERE id = ?", [row[0]])
+                    claimed.append(row[0])
+            self.catalog._write(work)
+            if not claimed:
+                return None
+            return _job(con.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", claimed).fetchone())
+
+    def set_status(self, job_id: str, status: str, error: str | None = None, only_from: tuple[str, ...] = ()
+                   ) -> bool:
+        """Move a job to ``status``; with ``only_from``, only if it is currently in one of those states."""
+        with self.catalog.session() as con:
+            changed: list = []
+
+            def work() -> None:
+                sql = "UPDATE jobs SET status = ?, error = ?, updated_at = now()"
+                args: list = [status, error]
+                if status == "pending":
+                    sql += ", cancel_requested = false"
+                sql += " WHERE id = ?"
+                args.append(job_id)
+                if only_from:
+                    sql += " AND list_contains(?, status)"
+                    args.append(list(only_from))
+                changed.append(con.execute(sql + " RETURNING id", args).fetchall())
+            self.catalog._write(work)
+            return bool(changed[0])
+
+    def reset_attempts(self, job_id: str) -> None:
+        with self.catalog.session() as con:
+            self.catalog._write(lambda: con.execute("UPDATE jobs SET attempts = 0 WHERE id = ?", [job_id]))
+
+    def request_cancel(self, job_id: str) -> None:
+        with self.catalog.session() as con:
+            self.catalog._write(lambda: con.execute(
+                "UPDATE jobs SET cancel_requested = true, updated_at = now() WHERE id = ?", [job_id]))
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self.catalog.session() as con:
+            row = con.execute("SELECT cancel_requested FROM jobs WHERE id = ?", [job_id]).fetchone()
+        return bool(row and row[0])
+
+    def recover_interrupted(self) -> int:
+        """Jobs left ``running`` by a runner that died go back to ``pending`` (their attempt stays counted)."""
+        with self.catalog.session() as con:
+            found: list = []
+            self.catalog._write(lambda: found.append(con.execute(
+                "UPDATE jobs SET status = 'pending', updated_at = now() WHERE status = 'running' RETURNING id"
+            ).fetchall()))
+            return len(found[0])
 
 
 def _holder(message: str) -> str:

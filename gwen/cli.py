@@ -126,7 +126,43 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(ex)
     ex.add_argument("--to", required=True, dest="target")
     cmd("stats", "catalog statistics")
+
+    queue = cmd("queue", "persistent job queue", json_flag=False)
+    qsub = queue.add_subparsers(dest="queue_command", required=True, parser_class=_Parser)
+    qadd = qsub.add_parser("add", help="enqueue the jobs of a batch file (.txt prompts, .json, .jsonl, .toml)")
+    _add_batch_flags(qadd)
+    qrun = qsub.add_parser("run", help="run pending jobs (one runner per data folder)")
+    qrun.add_argument("--until-empty", action="store_true", help="stop when no job is pending (default: keep polling)")
+    qrun.add_argument("--json", action="store_true")
+    qlist = qsub.add_parser("list", help="list jobs")
+    qlist.add_argument("--status", help="pending, running, done, failed or cancelled")
+    qlist.add_argument("--json", action="store_true")
+    for name, help_ in (("cancel", "cancel a pending (or stop a running) job"), ("retry", "re-queue a failed job")):
+        q = qsub.add_parser(name, help=help_)
+        q.add_argument("job")
+        q.add_argument("--json", action="store_true")
+    batch = cmd("batch", "enqueue a batch file and run the queue until it is empty", json_flag=False)
+    _add_batch_flags(batch)
     return parser
+
+
+def _add_batch_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file")
+    p.add_argument("--n", type=int, help="images per prompt (default 4)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--guidance", type=float)
+    p.add_argument("--size", type=_size)
+    p.add_argument("--model")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--scheduler")
+    p.add_argument("--negative")
+    p.add_argument("--json", action="store_true")
+
+
+def _batch_defaults(args: argparse.Namespace) -> dict[str, Any]:
+    width, height = args.size if args.size else (None, None)
+    return {"n": args.n, "steps": args.steps, "guidance": args.guidance, "width": width, "height": height,
+            "model": args.model, "seed": args.seed, "scheduler": args.scheduler, "negative": args.negative}
 
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
@@ -371,11 +407,85 @@ def _dispatch_catalog(studio, args: argparse.Namespace) -> int:
         result = studio.export(_query(args, paged=False), args.target)
         print(json.dumps(result) if args.json else f"exported {result['images']} images to {result['path']}")
         return 0
+    if c == "queue":
+        return _queue(studio, args)
+    if c == "batch":
+        jobs = studio.queue_add(args.file, _batch_defaults(args))
+        if not args.json:
+            print(f"enqueued {len(jobs)} jobs", file=sys.stderr)
+        return _queue_run(studio, until_empty=True, as_json=args.json, added=[j.id for j in jobs])
     if c == "stats":
         result = studio.stats()
         print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
         return 0
     raise InvalidInput(f"unknown command {c!r}")
+
+
+def _queue(studio, args: argparse.Namespace) -> int:
+    q = args.queue_command
+    if q == "add":
+        jobs = studio.queue_add(args.file, _batch_defaults(args))
+        if args.json:
+            print(json.dumps({"jobs": [j.to_dict() for j in jobs], "count": len(jobs)}))
+        else:
+            print(f"enqueued {len(jobs)} jobs")
+        return 0
+    if q == "run":
+        return _queue_run(studio, until_empty=args.until_empty, as_json=args.json)
+    if q == "list":
+        jobs = studio.queue_list(args.status)
+        if args.json:
+            print(json.dumps({"jobs": [j.to_dict() for j in jobs]}))
+        else:
+            for j in jobs:
+                detail = j.error or (f"{len(j.image_ids)} images" if j.status == "done" else j.source or "")
+                print(f"{j.id}  {j.kind:8} {j.status:9} attempts={j.attempts}/{j.max_attempts}  {detail}")
+        return 0
+    job = studio.queue_cancel(args.job) if q == "cancel" else studio.queue_retry(args.job)
+    print(json.dumps(job.to_dict()) if args.json else f"{job.id}: {job.status}"
+          + (" (cancel requested)" if job.cancel_requested and job.status == "running" else ""))
+    return 0
+
+
+def _queue_run(studio, until_empty: bool, as_json: bool, added: list[str] | None = None) -> int:
+    from tqdm import tqdm
+
+    runner = studio.queue_runner()
+    bars: dict[str, Any] = {}
+    show = sys.stderr.isatty() and not as_json
+
+    def on_job(job, index: int, total: int) -> None:
+        print(f"started job {job.id} ({job.kind}, attempt {job.attempts})", file=sys.stderr, flush=True)
+        if show:
+            bars.setdefault("jobs", tqdm(total=total, desc="jobs", position=0, file=sys.stderr, unit="job"))
+            bars["jobs"].total = total
+            bars["jobs"].n = index - 1
+            bars["jobs"].refresh()
+
+    def on_step(done: int, total: int) -> None:
+        if show:
+            bar = bars.get("steps")
+            if bar is None or bar.total != total or done < bar.n:
+                if bar is not None:
+                    bar.close()
+                bar = bars["steps"] = tqdm(total=total, desc="steps", position=1, leave=False, file=sys.stderr)
+            bar.n = done
+            bar.refresh()
+    try:
+        summary = runner.run(until_empty=until_empty, on_job=on_job, on_step=on_step)
+    except KeyboardInterrupt:
+        runner.stop_event.set()
+        raise
+    finally:
+        for bar in bars.values():
+            bar.close()
+    counts = studio.jobs.counts()
+    if as_json:
+        print(json.dumps({"summary": summary.to_dict(), "counts": counts, **({"added": added} if added else {})}))
+    else:
+        print(f"done {summary.done}, failed {summary.failed}, cancelled {summary.cancelled}, "
+              f"retried {summary.retried}, recovered {summary.recovered}; queue: {counts}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,6 +65,26 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "ALTER TABLE images ADD COLUMN upscaler VARCHAR",
         "ALTER TABLE images ADD COLUMN upscale_scale DOUBLE",
     ]),
+    ("0004_jobs", [
+        """
+        CREATE TABLE jobs (
+            id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            kind VARCHAR NOT NULL,
+            spec_json VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL DEFAULT 3,
+            cancel_requested BOOLEAN NOT NULL DEFAULT false,
+            error VARCHAR,
+            image_ids VARCHAR[] NOT NULL DEFAULT [],
+            parent_job_id VARCHAR,
+            source VARCHAR
+        )
+        """,
+        "CREATE INDEX jobs_status ON jobs (status)",
+    ]),
 ]
 
 

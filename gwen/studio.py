@@ -126,11 +126,16 @@ class Studio:
         params = self.plan_generate(prompt, **options)
         return self._render_and_store(params, "generate", None, None, on_step, cancel)
 
+    def render_params(self, params: list[ImageParams], *, on_step: ProgressFn | None = None,
+                      cancel: threading.Event | None = None, job=None) -> list[ImageRecord]:
+        """Render already-planned root params (e.g. a queued generate job) as ``op=generate``."""
+        return self._render_and_store(params, "generate", None, None, on_step, cancel, job)
+
     def reroll(self, image_id: str, n: int = 4, seed: int | None = None, *, on_step: ProgressFn | None = None,
-               cancel: threading.Event | None = None) -> list[ImageRecord]:
+               cancel: threading.Event | None = None, job=None) -> list[ImageRecord]:
         parent = self.catalog.get(image_id)
         children = variation.reroll(self._params_of(parent), n, seed)
-        return self._render_and_store(children, "reroll", parent, {"modes": ["reroll"]}, on_step, cancel)
+        return self._render_and_store(children, "reroll", parent, {"modes": ["reroll"]}, on_step, cancel, job)
 
     def plan_variations(self, image_id: str, strength: str | float = "subtle", modes: str | Iterable[str] = "mix",
                         n: int = 4, prompt: str | None = None, locks: Iterable[str] = (),
@@ -156,9 +161,9 @@ class Studio:
         return parent, children, plan
 
     def vary(self, image_id: str, *, on_step: ProgressFn | None = None, cancel: threading.Event | None = None,
-             **options: Any) -> list[ImageRecord]:
+             job=None, **options: Any) -> list[ImageRecord]:
         parent, children, plan = self.plan_variations(image_id, **options)
-        return self._render_and_store(children, "vary", parent, plan.to_dict(), on_step, cancel)
+        return self._render_and_store(children, "vary", parent, plan.to_dict(), on_step, cancel, job)
 
     def render_planned(self, parent_id: str, children: list[ImageParams], plan: variation.VariationPlan, *,
                        on_step: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[ImageRecord]:
@@ -183,7 +188,13 @@ class Studio:
 
     def _render_and_store(self, params: list[ImageParams], op: str, parent: ImageRecord | None,
                           plan: dict | None, on_step: ProgressFn | None,
-                          cancel: threading.Event | None) -> list[ImageRecord]:
+                          cancel: threading.Event | None, job=None) -> list[ImageRecord]:
+        """Render, write every file (atomically), then insert the rows in one transaction.
+
+        With a queue ``job``, ids are derived from the job (a re-run after a crash writes the same paths),
+        images already cataloged are neither rewritten nor re-inserted, and the rows commit together
+        with the job's completion.
+        """
         from gwen.engine import versions
 
         with self._lock:
@@ -191,11 +202,16 @@ class Studio:
             engine = self.engine
             rendered = engine.render(params, init_images, on_step, cancel)
             loaded = engine._loaded
+            ids = [job.image_id(k) if job else files.new_id() for k in range(len(rendered))]
+            existing = self.catalog.get_many(ids) if job else {}
             batch_ids: dict[int, str] = {}
-            records = []
-            for item in rendered:
-                batch_id = batch_ids.setdefault(item.chunk, files.new_id())
-                image_id = files.new_id()
+            records, fresh = [], []
+            for item, image_id in zip(rendered, ids):
+                batch_id = batch_ids.setdefault(item.chunk, job.derived_id("batch", item.chunk) if job
+                                                else files.new_id())
+                if image_id in existing:
+                    records.append(existing[image_id])
+                    continue
                 record = ImageRecord(
                     id=image_id, created_at=datetime.now(timezone.utc),
                     path=str(files.image_path(self.home, image_id).relative_to(self.home)),
@@ -207,8 +223,15 @@ class Studio:
                     device=engine.device, dtype=engine.dtype_name, versions=versions())
                 self._write_file(record, item.image, item.params.infotext(self._infotext_extra(record)))
                 records.append(record)
-            self.catalog.insert(records)  # rows after files: a crash in between leaves files reindex adopts
+                fresh.append(record)
+            self._commit(fresh, job, records)  # rows after files: a crash in between leaves files reindex adopts
             return records
+
+    def _commit(self, fresh: list[ImageRecord], job, every: list[ImageRecord] | None = None) -> None:
+        if job is None:
+            self.catalog.insert(fresh)
+        else:
+            job.commit(fresh, every)
 
     def _infotext_extra(self, record: ImageRecord) -> dict[str, Any]:
         return {"Model hash": record.model_hash, "GWEN id": record.id,
@@ -219,7 +242,7 @@ class Studio:
 
     # --- upscaling ----------------------------------------------------------------
     def upscale(self, source: str | Path, model: str = "x4plus", scale: float | None = None,
-                tile: int | None = None, pre_shrink: float = 1.0) -> ImageRecord:
+                tile: int | None = None, pre_shrink: float = 1.0, job=None) -> ImageRecord:
         """Upscale a catalog image (or a file, imported first) into a new child image (op=upscale)."""
         from gwen.upscale import UpscaleSettings, resolve_upscaler
 
@@ -230,6 +253,11 @@ class Studio:
         else:
             parent = self.catalog.get(str(source))
         image = files.open_image_checked(self.path_of(parent))
+        if job is not None:
+            done = self.catalog.get_many([job.image_id(0)])
+            if done:  # cataloged before a crash (e.g. adopted by reindex): finish the job, rewrite nothing
+                job.commit([], list(done.values()))
+                return next(iter(done.values()))
         model_file = resolve_upscaler(model, self.home / "models")
         with self._lock:
             loaded = self.upscaler.load(model_file, name=model)
@@ -237,7 +265,7 @@ class Studio:
             started = datetime.now(timezone.utc)
             result, tile_used = self.upscaler.upscale(image, loaded, settings)
             elapsed_ms = (datetime.now(timezone.utc) - started).total_seconds() * 1000
-            return self._store_upscale(parent, result, loaded, settings, tile_used, elapsed_ms)
+            return self._store_upscale(parent, result, loaded, settings, tile_used, elapsed_ms, job)
 
     def _import_or_existing(self, path: Path) -> ImageRecord:
         outcome = self.import_paths([path])
@@ -246,7 +274,7 @@ class Studio:
         return self.catalog.get(outcome["skipped"][0]["id"])
 
     def _store_upscale(self, parent: ImageRecord, result: Image.Image, loaded, settings, tile_used: int,
-                       elapsed_ms: float) -> ImageRecord:
+                       elapsed_ms: float, job=None) -> ImageRecord:
         from gwen.engine import versions
 
         upscale = {"model": loaded.name, "model_file": loaded.path.name, "model_sha256": loaded.sha256,
@@ -254,7 +282,7 @@ class Studio:
                    "overlap": settings.overlap, "pre_shrink": settings.pre_shrink}
         params = {"prompt": parent.params.get("prompt"), "negative_prompt": parent.params.get("negative_prompt"),
                   "source_id": parent.id, "width": result.width, "height": result.height, "upscale": upscale}
-        image_id = files.new_id()
+        image_id = job.image_id(0) if job else files.new_id()
         record = ImageRecord(
             id=image_id, created_at=datetime.now(timezone.utc),
             path=str(files.image_path(self.home, image_id).relative_to(self.home)), width=result.width,
@@ -266,8 +294,50 @@ class Studio:
                 f"Postprocess upscaler: {loaded.name}, Postprocess upscale by: {upscale['scale']:g}, "
                 f"GWEN id: {image_id}")
         self._write_file(record, result, info)
-        self.catalog.insert([record])
+        self._commit([record], job)
         return record
+
+    # --- queue -----------------------------------------------------------------------
+    @property
+    def jobs(self):
+        from gwen.catalog import JobStore
+
+        return JobStore(self.catalog)
+
+    def queue_add(self, path: str | Path, defaults: dict[str, Any] | None = None) -> list:
+        """Plan every job of a batch file (all validated first), then enqueue them together."""
+        from gwen.queue import plan_batch
+
+        jobs = plan_batch(path, defaults or {}, self)
+        self.jobs.add(jobs)
+        return jobs
+
+    def queue_list(self, status: str | None = None) -> list:
+        return self.jobs.list(status)
+
+    def queue_cancel(self, job_id: str):
+        job = self.jobs.resolve(job_id)
+        if job.status == "pending":
+            if self.jobs.set_status(job.id, "cancelled", "cancelled by the user", only_from=("pending",)):
+                return self.jobs.resolve(job.id)
+            job = self.jobs.resolve(job.id)  # it started meanwhile
+        if job.status == "running":
+            self.jobs.request_cancel(job.id)  # the runner stops it at its next step
+            return self.jobs.resolve(job.id)
+        raise InvalidInput(f"job {job.id} is {job.status}: only pending or running jobs can be cancelled")
+
+    def queue_retry(self, job_id: str):
+        job = self.jobs.resolve(job_id)
+        if job.status not in ("failed", "cancelled"):
+            raise InvalidInput(f"job {job.id} is {job.status}: only failed or cancelled jobs can be retried")
+        self.jobs.reset_attempts(job.id)
+        self.jobs.set_status(job.id, "pending", only_from=("failed", "cancelled"))
+        return self.jobs.resolve(job.id)
+
+    def queue_runner(self, poll_seconds: float = 1.0):
+        from gwen.queue import QueueRunner
+
+        return QueueRunner(self, poll_seconds)
 
     # --- looking ----------------------------------------------------------------
     def get(self, image_id: str) -> ImageRecord:

@@ -1,0 +1,476 @@
+"""Persistent, resumable jobs: batch files in, images out, unattended.
+
+Contract:
+- ``plan_batch(path, defaults, studio)`` reads a batch file and returns the
+  jobs it means, fully resolved (every seed and sampler seed fixed now), or
+  raises ``InvalidInput`` naming ``file:line`` and the rule. Nothing is
+  enqueued unless the whole file is valid.
+  * ``.txt``: one prompt per line, ``#`` comments; settings from ``defaults``.
+  * ``.json`` / ``.jsonl`` / ``.toml``: ``{"defaults": {...}, "jobs": [...]}``
+    (or a bare list / one job per line). A job is ``generate`` (``prompt`` or
+    ``prompts``, ``n``, ``seed``, ``steps`` ...; ``then`` lists follow-ups run
+    on each result, e.g. ``{"kind": "vary", "n": 4, "strength": "subtle"}``),
+    ``reroll``/``vary``/``upscale`` of an ``image`` id, or ``upscale`` of
+    every image matching ``where`` (``{"min_rating": 4}``), expanded now.
+- ``QueueRunner`` runs pending jobs oldest first, one at a time. It is
+  crash-safe: a job's image ids are derived from the job id, its files are
+  written (atomically) before its rows, and the rows commit in the same
+  transaction that marks the job done. After a kill -9 the next runner puts
+  interrupted jobs back to pending and re-renders them deterministically into
+  the same paths; nothing cataloged is replaced. A failing job records its
+  error and the queue moves on; transient errors retry up to
+  ``max_attempts``, input errors do not retry.
+- One runner per ``GWEN_HOME`` (an OS file lock, released when the process
+  dies). The catalog file itself is shared in turns (see ``gwen.catalog``),
+  so a dashboard, a runner and CLI calls can work on the same home at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import random
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from gwen import files
+from gwen.catalog import JobRecord, JobStore, SearchQuery
+from gwen.errors import Cancelled, GwenError, ImageRejected, InvalidInput, ModelUnavailable, NotFound
+from gwen.params import MAX_SEED, ImageParams
+
+JOB_KINDS = ("generate", "reroll", "vary", "upscale")
+GENERATE_KEYS = {"kind", "prompt", "prompts", "negative", "negative_prompt", "model", "n", "seed", "steps", "guidance",
+                 "width", "height", "size", "scheduler", "then", "max_attempts"}
+IMAGE_JOB_KEYS = {"reroll": {"kind", "image", "n", "seed", "max_attempts"},
+                  "vary": {"kind", "image", "n", "seed", "strength", "mode", "lock", "prompt", "max_attempts"},
+                  "upscale": {"kind", "image", "where", "model", "scale", "tile", "pre_shrink", "max_attempts"}}
+FOLLOW_UP_KEYS = {"vary": {"kind", "n", "strength", "mode", "lock", "prompt"}, "upscale": {"kind", "model", "scale",
+                                                                                          "tile", "pre_shrink"},
+                  "reroll": {"kind", "n"}}
+MAX_JOBS_PER_FILE = 10_000
+NON_RETRYABLE = (InvalidInput, NotFound, ModelUnavailable, ImageRejected)  # retrying cannot fix these
+
+
+# --- batch files ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Entry:
+    job: dict[str, Any]
+    where: str  # file:line (or file:job N)
+
+
+def read_batch(path: str | Path) -> tuple[dict[str, Any], list[Entry]]:
+    """(defaults, entries) from a batch file; InvalidInput with file:line on malformed content."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"batch file {str(path)!r}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}: not a UTF-8 text file") from None
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        entries = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                entries.append(Entry(_as_job(json.loads(line), f"{path}:{number}"), f"{path}:{number}"))
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+        return {}, _nonempty(entries, path)
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+        return _structured(data, path)
+    if suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            line = getattr(exc, "lineno", None) or _toml_line(str(exc))
+            raise InvalidInput(f"{path}:{line}: malformed TOML ({str(exc).split(' (at')[0]})") from None
+        return _structured(data, path)
+    entries = [Entry({"prompt": line.strip()}, f"{path}:{n}") for n, line in enumerate(text.splitlines(), 1)
+               if line.strip() and not line.lstrip().startswith("#")]
+    return {}, _nonempty(entries, path)
+
+
+def _toml_line(message: str) -> str:
+    import re
+
+    match = re.search(r"line (\d+)", message)
+    return match.group(1) if match else "?"
+
+
+def _structured(data: Any, path: Path) -> tuple[dict[str, Any], list[Entry]]:
+    defaults: dict[str, Any] = {}
+    if isinstance(data, dict):
+        unknown = set(data) - {"defaults", "jobs"}
+        if unknown:
+            raise InvalidInput(f"{path}: unknown top-level key(s) {sorted(unknown)}; use 'defaults' and 'jobs'")
+        defaults = data.get("defaults") or {}
+        if not isinstance(defaults, dict):
+            raise InvalidInput(f"{path}: 'defaults' must be a table/object")
+        data = data.get("jobs") or []
+    if not isinstance(data, list):
+        raise InvalidInput(f"{path}: expected a list of jobs")
+    entries = [Entry(_as_job(job, f"{path}:job {i}"), f"{path}:job {i}") for i, job in enumerate(data, 1)]
+    return defaults, _nonempty(entries, path)
+
+
+def _as_job(value: Any, where: str) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"prompt": value}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where}: a job must be an object (or a prompt string)")
+    return value
+
+
+def _nonempty(entries: list[Entry], path: Path) -> list[Entry]:
+    if not entries:
+        raise InvalidInput(f"{path}: the batch is empty (no prompts or jobs)")
+    if len(entries) > MAX_JOBS_PER_FILE:
+        raise InvalidInput(f"{path}: {len(entries)} jobs; at most {MAX_JOBS_PER_FILE} per file")
+    return entries
+
+
+def plan_batch(path: str | Path, defaults: dict[str, Any], studio, rng: random.Random | None = None
+               ) -> list[JobRecord]:
+    """Every job of the file, resolved and validated; raises before anything is enqueued."""
+    rng = rng or random.Random()
+    file_defaults, entries = read_batch(path)
+    merged_defaults = {**file_defaults, **{k: v for k, v in defaults.items() if v is not None}}
+    jobs: list[JobRecord] = []
+    for entry in entries:
+        try:
+            jobs += _plan_entry(entry, merged_defaults, studio, rng)
+        except GwenError as exc:
+            raise InvalidInput(f"{entry.where}: {exc}") from None
+    return jobs
+
+
+def _plan_entry(entry: Entry, defaults: dict[str, Any], studio, rng: random.Random) -> list[JobRecord]:
+    job = dict(entry.job)
+    kind = job.get("kind", "generate")
+    if kind not in JOB_KINDS:
+        raise InvalidInput(f"kind={kind!r}: must be one of {', '.join(JOB_KINDS)}")
+    max_attempts = _int_in(job.get("max_attempts", defaults.get("max_attempts", 3)), "max_attempts", 1, 10)
+    if kind == "generate":
+        _known(job, GENERATE_KEYS)
+        settings = {**{k: v for k, v in defaults.items() if k in GENERATE_KEYS}, **job}
+        prompts = settings.pop("prompts", None) or [settings.get("prompt")]
+        follow = [_check_follow_up(f) for f in (settings.get("then") or [])]
+        out = []
+        for prompt in prompts:
+            options = _generate_options(settings, prompt, rng)
+            params = studio.plan_generate(**options)
+            out.append(JobRecord(id=files.new_id(), kind="generate",
+                                 spec={"params": [p.to_dict() for p in params], "then": follow},
+                                 max_attempts=max_attempts, source=entry.where))
+        return out
+    _known(job, IMAGE_JOB_KEYS[kind])
+    if kind == "upscale" and "where" in job:
+        targets = _matching(studio, job["where"])
+        if not targets:
+            raise InvalidInput(f"where={job['where']!r}: no image matches")
+    else:
+        if "image" not in job:
+            raise InvalidInput(f"a {kind} job needs 'image' (an image id)")
+        targets = [studio.catalog.resolve(str(job["image"]))]
+    spec_base = {k: v for k, v in job.items() if k not in ("kind", "image", "where", "max_attempts")}
+    out = []
+    for image_id in targets:
+        spec = _image_spec(kind, image_id, spec_base, rng)
+        _dry_run(kind, spec, studio)
+        out.append(JobRecord(id=files.new_id(), kind=kind, spec=spec, max_attempts=max_attempts,
+                             source=entry.where))
+    return out
+
+
+def _generate_options(settings: dict[str, Any], prompt: Any, rng: random.Random) -> dict[str, Any]:
+    if not isinstance(prompt, str):
+        raise InvalidInput(f"prompt={prompt!r}: must be text")
+    width, height = settings.get("width"), settings.get("height")
+    if settings.get("size"):
+        try:
+            width, height = (int(x) for x in str(settings["size"]).lower().split("x"))
+        except ValueError:
+            raise InvalidInput(f"size={settings['size']!r}: write it as WIDTHxHEIGHT") from None
+    n = _int_in(settings.get("n", 4), "n", 1, 64)
+    seed = settings.get("seed")
+    if seed is None:
+        seed = rng.randrange(0, MAX_SEED - 64)
+    return dict(prompt=prompt, negative=settings.get("negative", settings.get("negative_prompt", "")) or "",
+                model=settings.get("model"), n=n, seed=seed, steps=settings.get("steps"),
+                guidance=settings.get("guidance"), width=width, height=height, scheduler=settings.get("scheduler"))
+
+
+def _image_spec(kind: str, image_id: str, base: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    spec = {"image": image_id, **base}
+    if kind in ("reroll", "vary"):
+        spec.setdefault("n", 4)
+        spec.setdefault("seed", rng.randrange(0, MAX_SEED))
+    if kind == "vary":
+        spec.setdefault("strength", "subtle")
+        spec.setdefault("mode", "mix")
+    if kind == "upscale":
+        spec.setdefault("model", "x4plus")
+    return spec
+
+
+def _dry_run(kind: str, spec: dict[str, Any], studio) -> None:
+    """Validate an image job's settings without rendering anything."""
+    if kind == "vary":
+        studio.plan_variations(spec["image"], strength=spec["strength"], modes=spec["mode"], n=spec["n"],
+                               prompt=spec.get("prompt"), locks=_locks(spec.get("lock")), seed=spec["seed"])
+    elif kind == "reroll":
+        from gwen import variation
+        variation.reroll(studio._params_of(studio.catalog.get(spec["image"])), spec["n"], spec["seed"])
+    elif kind == "upscale":
+        from gwen.upscale import UpscaleSettings
+        UpscaleSettings(tile=spec.get("tile"), pre_shrink=spec.get("pre_shrink", 1.0), scale=spec.get("scale"))
+
+
+def _check_follow_up(follow: Any) -> dict[str, Any]:
+    if not isinstance(follow, dict) or follow.get("kind") not in FOLLOW_UP_KEYS:
+        raise InvalidInput(f"then={follow!r}: each follow-up is an object with kind vary, reroll or upscale")
+    _known(follow, FOLLOW_UP_KEYS[follow["kind"]])
+    if follow["kind"] == "vary":
+        from gwen.variation import parse_modes, parse_strength
+        parse_strength(follow.get("strength", "subtle"))
+        parse_modes(follow.get("mode", "mix"))
+    if "n" in follow:
+        _int_in(follow["n"], "n", 1, 64)
+    if follow["kind"] == "upscale":
+        from gwen.upscale import UpscaleSettings
+        UpscaleSettings(tile=follow.get("tile"), pre_shrink=follow.get("pre_shrink", 1.0), scale=follow.get("scale"))
+    return follow
+
+
+def _matching(studio, where: Any) -> list[str]:
+    if not isinstance(where, dict):
+        raise InvalidInput(f"where={where!r}: must be an object like {{\"min_rating\": 4}}")
+    allowed = {"text", "min_rating", "favorite", "tag", "model", "op"}
+    unknown = set(where) - allowed
+    if unknown:
+        raise InvalidInput(f"where: unknown key(s) {sorted(unknown)}; use {', '.join(sorted(allowed))}")
+    query = SearchQuery(text=where.get("text"), min_rating=where.get("min_rating"), favorite=where.get("favorite"),
+                        tags=(where["tag"],) if where.get("tag") else (), model=where.get("model"),
+                        op=where.get("op"), limit=1000, sort="created_at", descending=False)
+    ids, offset = [], 0
+    while True:
+        page, total = studio.catalog.search(replace(query, offset=offset))
+        ids += [r.id for r in page]
+        offset += len(page)
+        if not page or offset >= total:
+            return ids
+
+
+def _known(job: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(job) - allowed
+    if unknown:
+        raise InvalidInput(f"unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _int_in(value: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not (lo <= value <= hi):
+        raise InvalidInput(f"{name}={value!r}: must be an integer from {lo} to {hi}")
+    return value
+
+
+def _locks(value: Any) -> list[str]:
+    if not value:
+        return []
+    return [x.strip() for x in value.split(",")] if isinstance(value, str) else list(value)
+
+
+# --- running --------------------------------------------------------------------
+def derived_id(job_id: str, *parts: Any) -> str:
+    """A ULID-shaped id fixed by the job: the job's time prefix + 16 characters of a hash."""
+    digest = int.from_bytes(hashlib.sha256("/".join([job_id, *map(str, parts)]).encode()).digest()[:10], "big")
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    tail = "".join(alphabet[(digest >> (5 * i)) & 31] for i in reversed(range(16)))
+    return job_id[:10] + tail
+
+
+class JobRun:
+    """What the studio needs to run one job crash-safely: derived ids and an atomic commit."""
+
+    def __init__(self, job: JobRecord, catalog):
+        self.job = job
+        self.catalog = catalog
+
+    def image_id(self, index: int) -> str:
+        return derived_id(self.job.id, "image", index)
+
+    def derived_id(self, *parts: Any) -> str:
+        return derived_id(self.job.id, *parts)
+
+    def commit(self, fresh, every=None) -> None:
+        """Insert ``fresh`` rows and finish the job; follow-ups are planned for ``every`` image of the job."""
+        self.catalog.insert_for_job(fresh, self.job.id, self._follow_ups(every if every is not None else fresh))
+
+    def _follow_ups(self, records) -> list[JobRecord]:
+        out = []
+        for k, record in enumerate(records):
+            for f, follow in enumerate(self.job.spec.get("then") or []):
+                spec = {key: value for key, value in follow.items() if key != "kind"}
+                spec["image"] = record.id
+                if follow["kind"] in ("vary", "reroll"):
+                    spec.setdefault("n", 4)
+                    # a fixed sampler seed per (job, image, follow-up): re-planning after a crash gives the same jobs
+                    spec["seed"] = _seed_from(self.job.id, k, f)
+                if follow["kind"] == "vary":
+                    spec.setdefault("strength", "subtle")
+                    spec.setdefault("mode", "mix")
+                if follow["kind"] == "upscale":
+                    spec.setdefault("model", "x4plus")
+                out.append(JobRecord(id=files.new_id(), kind=follow["kind"], spec=spec,  # to the back of the queue
+                                     max_attempts=self.job.max_attempts, parent_job_id=self.job.id,
+                                     source=f"follow-up of {self.job.id}"))
+        return out
+
+
+def _seed_from(*parts: Any) -> int:
+    return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:4], "big")
+
+
+@dataclass
+class RunSummary:
+    done: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    retried: int = 0
+    recovered: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class RunnerBusy(GwenError):
+    """Another queue runner already works on this GWEN_HOME."""
+
+
+class QueueRunner:
+    """Works through pending jobs, one at a time, until stopped (or the queue is empty)."""
+
+    def __init__(self, studio, poll_seconds: float = 1.0):
+        self.studio = studio
+        self.jobs = JobStore(studio.catalog)
+        self.poll_seconds = poll_seconds
+        self.stop_event = threading.Event()
+        self.current: JobRecord | None = None
+        self.progress: tuple[int, int] = (0, 0)
+        self._lock_handle = None
+
+    # one runner per home --------------------------------------------------------
+    def _acquire(self) -> None:
+        path = self.studio.home / "queue.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            raise RunnerBusy(f"another queue runner is already working on {self.studio.home} (pid {holder or '?'});"
+                             " jobs you add are picked up by it") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_handle = handle
+
+    def _release(self) -> None:
+        if self._lock_handle is not None:
+            fcntl.flock(self._lock_handle.fileno(), fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def run(self, until_empty: bool = True, on_job: Callable[[JobRecord, int, int], None] | None = None,
+            on_step: Callable[[int, int], None] | None = None, max_jobs: int | None = None) -> RunSummary:
+        """Run jobs; ``on_job(job, index, total_pending)`` before each; returns counts."""
+        self._acquire()
+        summary = RunSummary()
+        try:
+            files.remove_stale_temp_files(self.studio.home)
+            summary.recovered = self.jobs.recover_interrupted()
+            started = 0
+            while not self.stop_event.is_set():
+                job = self.jobs.claim_next()
+                if job is None:
+                    if until_empty:
+                        break
+                    self.stop_event.wait(self.poll_seconds)
+                    continue
+                started += 1
+                if on_job:
+                    on_job(job, started, started + self.jobs.counts().get("pending", 0))
+                self._run_one(job, summary, on_step)
+                if max_jobs is not None and started >= max_jobs:
+                    break
+        finally:
+            self.current = None
+            self._release()
+        return summary
+
+    def _run_one(self, job: JobRecord, summary: RunSummary, on_step) -> None:
+        self.current = job
+        cancel = threading.Event()
+        last_check = [0.0]
+
+        def step(done: int, total: int) -> None:
+            self.progress = (done, total)
+            if on_step:
+                on_step(done, total)
+            now = time.monotonic()
+            if now - last_check[0] > 1.0:
+                last_check[0] = now
+                if self.stop_event.is_set() or self.jobs.cancel_requested(job.id):
+                    cancel.set()
+        try:
+            self._execute(job, step, cancel)
+            summary.done += 1
+        except Cancelled:
+            if self.stop_event.is_set() and not self.jobs.cancel_requested(job.id):
+                self.jobs.set_status(job.id, "pending", only_from=("running",))  # stopped: resume later
+            else:
+                self.jobs.set_status(job.id, "cancelled", "cancelled by the user")
+                summary.cancelled += 1
+        except Exception as exc:  # a failing job must not stop the queue
+            message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, GwenError) else str(exc)
+            retry = not isinstance(exc, NON_RETRYABLE) and job.attempts < job.max_attempts
+            self.jobs.set_status(job.id, "pending" if retry else "failed", message[:2000])
+            if retry:
+                summary.retried += 1
+            else:
+                summary.failed += 1
+        finally:
+            self.current = None
+            self.progress = (0, 0)
+
+    def _execute(self, job: JobRecord, on_step, cancel: threading.Event) -> None:
+        run = JobRun(job, self.studio.catalog)
+        spec = job.spec
+        if job.kind == "generate":
+            params = [ImageParams.from_json(p) for p in spec["params"]]
+            self.studio.render_params(params, on_step=on_step, cancel=cancel, job=run)
+        elif job.kind == "reroll":
+            self.studio.reroll(spec["image"], spec["n"], spec["seed"], on_step=on_step, cancel=cancel, job=run)
+        elif job.kind == "vary":
+            self.studio.vary(spec["image"], strength=spec["strength"], modes=spec["mode"], n=spec["n"],
+                             prompt=spec.get("prompt"), locks=_locks(spec.get("lock")), seed=spec["seed"],
+                             on_step=on_step, cancel=cancel, job=run)
+        elif job.kind == "upscale":
+            self.studio.upscale(spec["image"], model=spec.get("model", "x4plus"), scale=spec.get("scale"),
+                                tile=spec.get("tile"), pre_shrink=spec.get("pre_shrink", 1.0), job=run)
+        else:
+            raise InvalidInput(f"job {job.id}: unknown kind {job.kind!r}")
