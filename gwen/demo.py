@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 TINY_SD_DIRNAME = "tiny-sd"
@@ -46,16 +47,12 @@ def build_tiny_sd(target: str | os.PathLike) -> Path:
     """Write the tiny pipeline into ``target`` (a folder); return the folder."""
     import torch
     from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    tok_dir = target / ".tokenizer-src"
-    tok_dir.mkdir(exist_ok=True)
     vocab = _byte_level_vocab()
-    (tok_dir / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    (tok_dir / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
+    tokenizer = byte_level_tokenizer(target / ".tokenizer-src")
 
     state = torch.random.get_rng_state()
     torch.manual_seed(_WEIGHT_SEED)
@@ -82,10 +79,18 @@ def build_tiny_sd(target: str | os.PathLike) -> Path:
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.save_pretrained(target, safe_serialization=True)
-    for leftover in tok_dir.iterdir():
-        leftover.unlink()
-    tok_dir.rmdir()
+    shutil.rmtree(target / ".tokenizer-src")
     return target
+
+
+def byte_level_tokenizer(folder: Path):
+    """A CLIP tokenizer over the 256 byte symbols (no merges): enough to drive a real text encoder offline."""
+    from transformers import CLIPTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(_byte_level_vocab()), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
 
 
 def ensure_tiny_sd(models_dir: Path) -> Path:
@@ -99,6 +104,5 @@ def ensure_tiny_sd(models_dir: Path) -> Path:
     try:
         os.replace(staging, target)
     except OSError:  # another process won the race: keep theirs
-        import shutil
         shutil.rmtree(staging, ignore_errors=True)
     return target

@@ -13,7 +13,8 @@ Contract:
   k-th image of a batch matches a single run with its seed, on any device,
   within batched-math rounding.
 - One model is resident at a time: asking for another unloads the current
-  one first and releases its memory. img2img reuses the loaded components
+  one first and releases its memory; ``memory.after_job`` runs after every
+  render. img2img reuses the loaded components
   (``from_pipe``), never a second load.
 - ``on_step(done, total)`` is called after every denoising step; if
   ``cancel`` (a ``threading.Event``) is set, rendering stops with
@@ -279,7 +280,7 @@ class Engine:
                     results += [Rendered(img, p, number, i, len(chunk), elapsed)
                                 for i, (img, p) in enumerate(zip(images, chunk))]
             finally:
-                memory.release(self.device)
+                memory.after_job(self.device)
             return results
 
     def render_exact(self, batch: list[ImageParams], init_images: dict[str, Image.Image] | None = None) -> list[Image.Image]:
@@ -292,7 +293,7 @@ class Engine:
             try:
                 return self._render_chunk(loaded, batch, init_images or {}, None, None)
             finally:
-                memory.release(self.device)
+                memory.after_job(self.device)
 
     def _plan_chunks(self, loaded: LoadedModel, params_list: list[ImageParams]) -> list[list[ImageParams]]:
         groups: list[list[ImageParams]] = []

@@ -13,8 +13,13 @@ Contract:
   params always decode the same way (reproducible).
 - ``wants_cpu_offload(device, family)``: True on CUDA cards whose total VRAM is
   under what the model family needs resident.
-- ``release(device)``: gc + empty the device cache; called after every job and
-  after unloading a model.
+- ``release(device)``: gc + empty the device cache; called after unloading a
+  model. ``after_job(device)`` is called after every job: it always drops
+  Python garbage on the CPU; on a GPU it hands cached blocks back to the
+  driver only when they crowd the card (free VRAM under 25%, or
+  ``GWEN_ALWAYS_RELEASE=1``), because emptying the cache after every job
+  makes the next job re-allocate its activations (measured: +0.2 s on a
+  0.8 s SD1.5 image on an H200).
 """
 
 from __future__ import annotations
@@ -99,6 +104,22 @@ def release(device: str) -> None:
         torch.cuda.empty_cache()
     elif device == "mps" and hasattr(torch, "mps"):
         torch.mps.empty_cache()
+
+
+def after_job(device: str) -> bool:
+    """Release what a finished job left behind; returns True when the device cache was emptied."""
+    if not device.startswith(("cuda", "mps")):
+        gc.collect()
+        return False
+    import torch
+
+    crowded = os.environ.get("GWEN_ALWAYS_RELEASE") == "1"
+    if not crowded and device.startswith("cuda") and torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info(torch.device(device))
+        crowded = free < 0.25 * total
+    if crowded:
+        release(device)
+    return crowded
 
 
 def rss_bytes() -> int:

@@ -290,8 +290,8 @@ class Upscaler:
                     tile //= 2  # CUDA out of memory: retry with smaller tiles
                     from gwen.memory import release
                     release(self.device)
-            from gwen.memory import release
-            release(self.device)
+            from gwen.memory import after_job
+            after_job(self.device)
         final = (round(image.width * scale), round(image.height * scale))
         if out.size != final:
             out = out.resize(final, Image.LANCZOS)

@@ -1,0 +1,207 @@
+"""GPU check and benchmark, one script for one lease of a GPU machine (about 5 minutes on an H100/H200).
+
+Part A checks GWEN's CUDA code paths on the tiny models (fp16 generation, batch vs single, verify, img2img,
+fp16 spandrel upscale). Part B times an SD1.5-shape pipeline (random weights, true shapes) in fp16 at 512²:
+GWEN's engine vs a bare diffusers call on the same pipeline, a batch of 4 vs 4 single calls, and the
+channels_last fast path; plus full-shape RRDBNet x4plus tiled upscaling. Prints Markdown; writes JSON too.
+
+    python bench/gpu.py --out results.json            # on the GPU machine
+    python bench/gpu.py --smoke                       # a tiny CPU run that only checks the script works
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def sync(device):
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed(fn, device, runs, warmup=1):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def part_a(device: str, tmp: Path) -> dict:
+    import numpy as np
+
+    from gwen.config import Settings
+    from gwen.studio import Studio
+    from gwen.upscale import build_tiny_esrgan
+    from gwen.demo import build_tiny_sd
+
+    sd = build_tiny_sd(tmp / "tiny-sd")
+    esrgan = build_tiny_esrgan(tmp / "tiny-esrgan-x4.pth")
+    studio = Studio(tmp / "home", settings=Settings(device=device))
+    grid = studio.generate("a lighthouse", model=str(sd), n=4, seed=100, steps=4, width=64, height=64)
+    single = studio.generate("a lighthouse", model=str(sd), n=1, seed=102, steps=4, width=64, height=64)[0]
+    from PIL import Image
+    a = np.asarray(Image.open(studio.path_of(grid[2])), dtype=np.int16)
+    b = np.asarray(Image.open(studio.path_of(single)), dtype=np.int16)
+    kids = studio.vary(grid[0].id, strength="strong", n=2, seed=1)
+    img2img = studio.vary(grid[0].id, strength="subtle", modes="img2img", n=2, seed=2)
+    up = studio.upscale(grid[1].id, model=str(esrgan))
+    return {
+        "device": studio.engine.device, "dtype": studio.engine.dtype_name,
+        "batch_vs_single_max_diff": int(np.abs(a - b).max()),
+        "verify_root": studio.verify(grid[2].id).max_diff, "verify_vary": studio.verify(kids[0].id).max_diff,
+        "verify_img2img": studio.verify(img2img[1].id).max_diff, "upscale_size": [up.width, up.height],
+        "upscale_dtype": up.dtype, "verify_upscale": studio.verify(up.id).max_diff,
+    }
+
+
+def build_sd15_shape(target: Path, dtype) -> Path:
+    import torch
+    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from gwen.demo import byte_level_tokenizer
+
+    tokenizer = byte_level_tokenizer(target / "tok")
+    vocab = tokenizer.get_vocab()
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8,
+                                block_out_channels=(320, 640, 1280, 1280), layers_per_block=2)
+    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        sample_size=512)
+    text = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                                        num_hidden_layers=12, vocab_size=49408, max_position_embeddings=77,
+                                        bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+                                        pad_token_id=vocab["<|endoftext|>"]))
+    scheduler = DPMSolverMultistepScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                            use_karras_sigmas=True, steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, unet=unet, scheduler=scheduler,
+                                   tokenizer=tokenizer,
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.to(dtype=dtype)
+    out = target / "sd15-shape"
+    pipe.save_pretrained(out)
+    return out
+
+
+def part_b(device: str, tmp: Path, size: int, steps: int, runs: int) -> dict:
+    import torch
+
+    from gwen.engine import Engine
+    from gwen.params import ImageParams
+
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    folder = build_sd15_shape(tmp, dtype)
+    engine = Engine(tmp / "models", device=device)
+    loaded = engine.load(str(folder))
+    pipe = loaded.pipe
+    base = ImageParams.build(prompt="a lighthouse at dusk, oil painting", model=str(folder), steps=steps,
+                             guidance=7.5, width=size, height=size, seed=1, scheduler="DPM++ 2M Karras")
+    pipe.scheduler = engine._scheduler(loaded, "DPM++ 2M Karras")
+
+    def bare(n=1):
+        gens = [torch.Generator("cpu").manual_seed(1 + k) for k in range(n)]
+        pipe(prompt=base.prompt, num_images_per_prompt=n, num_inference_steps=steps, guidance_scale=7.5,
+             height=size, width=size, generator=gens)
+
+    def gwen(n=1):
+        engine.render([base.replace(seed=1 + k) for k in range(n)])
+
+    results = {}
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    results["bare_1"], _ = timed(bare, device, runs)
+    results["gwen_1"], _ = timed(gwen, device, runs)
+    import os
+    os.environ["GWEN_ALWAYS_RELEASE"] = "1"  # the strict policy: empty the CUDA cache after every job
+    results["gwen_1_always_release"], _ = timed(gwen, device, runs)
+    del os.environ["GWEN_ALWAYS_RELEASE"]
+    import gc
+    start = time.perf_counter()
+    gc.collect()
+    results["gc_collect_s"] = time.perf_counter() - start
+    results["gwen_batch4"], _ = timed(lambda: gwen(4), device, runs)
+    results["gwen_4x1"], _ = timed(lambda: [gwen(1) for _ in range(4)], device, runs)
+    if device.startswith("cuda"):
+        results["peak_vram_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    pipe.unet.to(memory_format=torch.channels_last)
+    results["gwen_1_channels_last"], _ = timed(gwen, device, runs)
+    return results
+
+
+def part_c(device: str, size: int, runs: int) -> dict:
+    import numpy as np
+    import torch
+    from PIL import Image
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    from gwen.upscale import UpscaleSettings, Upscaler
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x4plus-random.pth"
+        torch.manual_seed(0)
+        torch.save({"params_ema": ESRGAN(num_filters=64, num_blocks=23, scale=4).state_dict()}, path)
+        up = Upscaler(device=device)
+        loaded = up.load(path)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8))
+    seconds, _ = timed(lambda: up.upscale(image, loaded, UpscaleSettings()), device, runs)
+    return {"upscale_input": size, "upscale_seconds": seconds, "tile": up.default_tile()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny CPU run to check the script itself")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    import torch
+
+    device = "cpu" if args.smoke else "cuda"
+    size, steps, runs, up_size = (64, 2, 1, 64) if args.smoke else (512, 30, 5, 512)
+    report = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if device == "cuda" else "cpu"}
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        report["a"] = part_a(device, Path(tmp))
+        print(json.dumps(report["a"]), flush=True)
+        report["b"] = part_b(device, Path(tmp), size, steps, runs)
+        print(json.dumps(report["b"]), flush=True)
+        report["c"] = part_c(device, up_size, runs)
+        report["seconds_total"] = time.perf_counter() - t0
+    b = report["b"]
+    print(f"\n{report['gpu']}, torch {report['torch']}, SD1.5-shape fp16 {size}², {steps} steps, median of {runs}")
+    print("| what | median s | ratio |")
+    print("|---|---|---|")
+    print(f"| bare diffusers, 1 image | {b['bare_1']:.3f} | 1.00 |")
+    print(f"| GWEN engine, 1 image | {b['gwen_1']:.3f} | {b['gwen_1'] / b['bare_1']:.3f} vs bare |")
+    print(f"| GWEN engine, 1 image, cache emptied after every job | {b['gwen_1_always_release']:.3f} | "
+          f"{b['gwen_1_always_release'] / b['bare_1']:.3f} vs bare |")
+    print(f"| one gc.collect() in this process | {b['gc_collect_s']:.3f} | |")
+    print(f"| GWEN batch of 4 | {b['gwen_batch4']:.3f} | {b['gwen_batch4'] / b['gwen_4x1']:.3f} vs 4×1 |")
+    print(f"| GWEN 4 × 1 | {b['gwen_4x1']:.3f} | 1.00 |")
+    print(f"| GWEN 1 image, UNet channels_last | {b['gwen_1_channels_last']:.3f} | "
+          f"{b['gwen_1_channels_last'] / b['gwen_1']:.3f} vs GWEN |")
+    c = report["c"]
+    print(f"| RRDBNet x4plus {c['upscale_input']}² → {4 * c['upscale_input']}² (tile {c['tile']}) | "
+          f"{c['upscale_seconds']:.3f} | |")
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
