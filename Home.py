@@ -1,30 +1,47 @@
-"""GWEN home: what is loaded, what the catalog holds, the latest images. Loads no model."""
+"""GWEN home: device and memory, which model is loaded, catalog stats, the latest images. Loads no model."""
 
+import psutil
 import streamlit as st
 
 from gwen.catalog import SearchQuery
-from gwen.ui.state import get_studio
+from gwen.ui.state import page
+from gwen.ui.widgets import breadcrumb
 
-st.set_page_config(page_title="GWEN", page_icon="🎨", layout="wide")
-studio = get_studio()
+studio = page("Home")
 st.title("GWEN")
 st.caption("Prompt → grid → pick → variations → pick → upscale. Every image lands in the catalog.")
 
+with st.form("quick"):
+    prompt = st.text_input("Prompt", placeholder="a lighthouse at dusk, oil painting")
+    if st.form_submit_button("Generate", type="primary") and prompt.strip():
+        st.session_state["gwen_prefill"] = {"prompt": prompt}
+        st.session_state["gwen_autorun"] = True
+        st.switch_page("pages/1_Generate.py")
+breadcrumb(studio)
+
 stats = studio.stats()
-loaded = studio._engine.loaded_model if studio._engine is not None else None
-cols = st.columns(4)
+engine = studio._engine
+memory = psutil.virtual_memory()
+cols = st.columns(5)
 cols[0].metric("Images", stats["images"])
 cols[1].metric("Favorites", stats["favorites"])
-cols[2].metric("Deleted", stats["deleted"])
-cols[3].metric("Model loaded", loaded or "none yet")
-st.write(f"Data folder: `{studio.home}`")
+cols[2].metric("Model loaded", engine.loaded_model.split("/")[-1] if engine and engine.loaded_model else "none yet")
+cols[3].metric("Device", engine.device if engine and engine._device else "auto")
+cols[4].metric("RAM free", f"{memory.available / 2**30:.1f} GiB", help=f"of {memory.total / 2**30:.1f} GiB")
+if engine is not None and engine._device and engine.device.startswith("cuda"):
+    import torch
+    free, total = torch.cuda.mem_get_info()
+    st.caption(f"VRAM: {free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB")
+st.caption(f"Data folder: `{studio.home}` · jobs: {studio.jobs.counts() or 'none'}")
 
 latest, _total = studio.search(SearchQuery(limit=8))
 if latest:
     st.subheader("Latest images")
     grid = st.columns(4)
     for i, record in enumerate(latest):
-        grid[i % 4].image(str(studio.path_of(record)), caption=f"{record.id[-8:]} · {record.op} · seed "
-                          f"{record.params.get('seed')}")
+        with grid[i % 4]:
+            st.image(str(studio.thumbnail(record)), caption=f"{record.id[-8:]} · {record.op}")
+            st.page_link("pages/3_Gallery.py", label="open", query_params={"id": record.id})
 else:
-    st.info("No images yet. Try `python -m gwen generate \"a lighthouse at dusk\" --model tiny` for the offline demo.")
+    st.info("No images yet: type a prompt above. The `tiny` model runs offline (random weights: it makes noise, "
+            "but the whole loop works).")

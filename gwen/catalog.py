@@ -428,6 +428,21 @@ class Catalog:
                                 [full]).fetchall()
         return [_record(r) for r in up], [_record(r) for r in down]
 
+    RATING_GROUPS = {
+        "guidance": "CAST(floor(guidance / 2) * 2 AS INTEGER)::VARCHAR || '–' || "
+                    "CAST(floor(guidance / 2) * 2 + 2 AS INTEGER)::VARCHAR",
+        "steps": "CAST(steps AS VARCHAR)", "scheduler": "scheduler", "model": "model",
+    }
+
+    @_in_session
+    def rating_by(self, by: str) -> list[dict[str, Any]]:
+        if by not in self.RATING_GROUPS:
+            raise InvalidInput(f"group by {by!r}: choose one of {', '.join(self.RATING_GROUPS)}")
+        rows = self.con.execute(
+            f"SELECT {self.RATING_GROUPS[by]} AS grp, avg(rating), count(*) FROM images "
+            f"WHERE NOT deleted AND rating > 0 AND {by} IS NOT NULL GROUP BY grp ORDER BY min({by})").fetchall()
+        return [{"group": g, "mean_rating": round(float(m), 2), "images": int(c)} for g, m, c in rows]
+
     @_in_session
     def stats(self) -> dict[str, Any]:
         row = self.con.execute("""SELECT count(*) FILTER (WHERE NOT deleted), count(*) FILTER (WHERE deleted),

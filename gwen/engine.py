@@ -43,7 +43,7 @@ from gwen import memory
 from gwen.demo import ensure_tiny_sd
 from gwen.errors import Cancelled, InvalidInput, ModelUnavailable
 from gwen.params import ImageParams
-from gwen.presets import MODEL_PRESETS, preset_for
+from gwen.presets import MODEL_PRESETS, preset_named
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class LoadedModel:
 
 def resolve_model(ref: str, models_dir: Path) -> ModelSource:
     """Map a preset name / hub id / path to a ``ModelSource`` (no loading); raise if impossible."""
-    preset = preset_for(ref)
+    preset = preset_named(ref)
     if preset is not None:
         if preset.ref == "tiny":
             return ModelSource("tiny", "folder", str(ensure_tiny_sd(models_dir)), preset.family)

@@ -57,8 +57,15 @@ def default_model(device: str) -> str:
     return DEFAULT_CPU_PRESET if device == "cpu" else DEFAULT_GPU_PRESET
 
 
-def preset_for(model: str) -> ModelPreset | None:
-    """The preset whose name or reference is ``model``, if any."""
+def preset_named(model: str) -> ModelPreset | None:
+    """The preset whose name or Hugging Face id is exactly ``model``, if any."""
     if model in MODEL_PRESETS:
         return MODEL_PRESETS[model]
     return next((p for p in MODEL_PRESETS.values() if p.ref == model), None)
+
+
+def preset_for(model: str) -> ModelPreset | None:
+    """The preset whose settings suit ``model`` (also a folder written by ``models make-tiny``)."""
+    if model.rstrip("/").endswith("/tiny-sd"):
+        return MODEL_PRESETS["tiny"]
+    return preset_named(model)

@@ -101,6 +101,10 @@ class Studio:
     def path_of(self, record: ImageRecord) -> Path:
         return self.home / record.path
 
+    def thumbnail(self, record: ImageRecord) -> Path:
+        """A cached WebP thumbnail (256 px) of the image, made on first use."""
+        return files.make_thumbnail(self.home, record.id, self.path_of(record))
+
     # --- making images ------------------------------------------------------------
     def plan_generate(self, prompt: str, *, negative: str = "", model: str | None = None, n: int = 4,
                       seed: int | None = None, steps: int | None = None, guidance: float | None = None,
@@ -363,6 +367,10 @@ class Studio:
 
     def stats(self) -> dict[str, Any]:
         return self.catalog.stats()
+
+    def rating_stats(self, by: str) -> list[dict[str, Any]]:
+        """Mean rating and count of rated images grouped by a setting (guidance band, steps, scheduler, model)."""
+        return self.catalog.rating_by(by)
 
     def verify(self, image_id: str) -> VerifyResult:
         """Re-render ``image_id`` from its record (same batch layout), write nothing, compare pixels."""

@@ -1,6 +1,18 @@
-"""One Studio per Streamlit process and data folder (``st.cache_resource``), shared by every session and page."""
+"""Process-wide objects for the dashboard (``st.cache_resource``) and the page preamble.
+
+Contract:
+- ``get_studio()``: one ``Studio`` per process and data folder, shared by
+  every browser session and page; its engine lock serializes device work.
+- ``get_runner()``: one queue runner per process, in a daemon thread that
+  keeps going when tabs close or pages change; started/stopped on demand.
+- ``page(title)``: page config + optional password gate; returns the studio.
+"""
 
 from __future__ import annotations
+
+import hmac
+import os
+import threading
 
 import streamlit as st
 
@@ -16,3 +28,70 @@ def _studio_for(home: str) -> Studio:
 def get_studio() -> Studio:
     """The process-wide Studio for ``$GWEN_HOME`` (models load lazily, on the first generation)."""
     return _studio_for(str(gwen_home()))
+
+
+class RunnerThread:
+    """The dashboard's queue runner: a daemon thread around ``QueueRunner.run(until_empty=False)``."""
+
+    def __init__(self, studio: Studio):
+        self.studio = studio
+        self.runner = None
+        self.thread: threading.Thread | None = None
+        self.last_error: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self.runner = self.studio.queue_runner(poll_seconds=1.0)
+        self.last_error = None
+
+        def work() -> None:
+            try:
+                self.runner.run(until_empty=False)
+            except Exception as exc:  # shown on the Queue page
+                self.last_error = str(exc)
+        self.thread = threading.Thread(target=work, name="gwen-queue-runner", daemon=True)
+        self.thread.start()
+
+    def stop(self, wait: float = 30.0) -> None:
+        if self.runner is not None:
+            self.runner.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout=wait)
+
+
+@st.cache_resource(show_spinner=False)
+def _runner_for(home: str) -> RunnerThread:
+    return RunnerThread(_studio_for(home))
+
+
+def get_runner() -> RunnerThread:
+    return _runner_for(str(gwen_home()))
+
+
+def _password() -> str | None:
+    try:
+        secret = st.secrets.get("password")
+    except Exception:  # no secrets.toml: that is fine
+        secret = None
+    return secret or os.environ.get("GWEN_PASSWORD") or None
+
+
+def page(title: str, icon: str = "🎨") -> Studio:
+    """Page config, the password gate (``GWEN_PASSWORD`` or ``st.secrets["password"]``), and the studio."""
+    st.set_page_config(page_title=f"GWEN · {title}", page_icon=icon, layout="wide")
+    expected = _password()
+    if expected and not st.session_state.get("gwen_authenticated"):
+        st.title("GWEN")
+        given = st.text_input("Password", type="password", key="gwen_password")
+        if given:
+            if hmac.compare_digest(given.encode(), expected.encode()):
+                st.session_state["gwen_authenticated"] = True
+                st.rerun()
+            st.error("Wrong password.")
+        st.stop()
+    return get_studio()

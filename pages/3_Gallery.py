@@ -1,0 +1,132 @@
+"""Gallery: search and filter the catalog, act on many images at once, inspect one, see what you like."""
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from gwen.catalog import OPS, SORT_FIELDS, Filter, SearchQuery
+from gwen.ui.state import page
+from gwen.ui.widgets import current_image_id, follow_navigation, guarded, image_card
+
+PAGE_SIZE = 24
+studio = page("Gallery")
+follow_navigation()
+st.title("Gallery")
+
+with st.sidebar:
+    st.header("Filters")
+    text = st.text_input("Search prompts", key="g_text")
+    model = st.text_input("Model contains", key="g_model")
+    op = st.selectbox("Operation", ["any", *OPS], key="g_op")
+    min_rating = st.slider("Minimum rating", 0, 5, 0, key="g_rating")
+    favorite = st.checkbox("Favorites only", key="g_fav")
+    tags = st.text_input("Tags (comma-separated, all must match)", key="g_tags")
+    dates = st.date_input("Created between", value=(), key="g_dates")
+    guidance = st.slider("Guidance", 0.0, 30.0, (0.0, 30.0), 0.5, key="g_guidance")
+    steps = st.slider("Steps", 1, 150, (1, 150), key="g_steps")
+    extra = st.text_area("More filters, one per line (e.g. seed>=100, scheduler=DDIM)", key="g_extra")
+    show_deleted = st.checkbox("Show deleted images only", key="g_deleted")
+    sort = st.selectbox("Sort by", sorted(SORT_FIELDS), index=sorted(SORT_FIELDS).index("created_at"), key="g_sort")
+    descending = st.checkbox("Descending", value=True, key="g_desc")
+
+
+def build_query(page_number: int):
+    filters = [Filter.parse(line) for line in extra.splitlines() if line.strip()]
+    if guidance != (0.0, 30.0):
+        filters += [Filter.build("guidance", ">=", guidance[0]), Filter.build("guidance", "<=", guidance[1])]
+    if steps != (1, 150):
+        filters += [Filter.build("steps", ">=", steps[0]), Filter.build("steps", "<=", steps[1])]
+    since, until = (dates + (None, None))[:2] if isinstance(dates, tuple) else (dates, None)
+    return SearchQuery(text=text or None, filters=tuple(filters), model=model or None,
+                       op=None if op == "any" else op, min_rating=min_rating or None,
+                       favorite=True if favorite else None,
+                       tags=tuple(t.strip() for t in tags.split(",") if t.strip()), since=since, until=until,
+                       only_deleted=show_deleted, sort=sort, descending=descending, limit=PAGE_SIZE,
+                       offset=page_number * PAGE_SIZE)
+
+
+page_number = int(st.session_state.get("g_page", 0))
+query = guarded(lambda: build_query(page_number))
+if query is None:
+    st.stop()
+results = guarded(lambda: studio.search(query))
+if results is None:
+    st.stop()
+records, total = results
+pages = max(1, -(-total // PAGE_SIZE))
+nav = st.columns([1, 1, 4])
+if nav[0].button("◀ Previous", disabled=page_number == 0):
+    st.session_state["g_page"] = page_number - 1
+    st.rerun()
+if nav[1].button("Next ▶", disabled=page_number + 1 >= pages):
+    st.session_state["g_page"] = page_number + 1
+    st.rerun()
+nav[2].caption(f"{total} images · page {page_number + 1} of {pages}")
+
+selected = []
+cols = st.columns(6)
+for i, record in enumerate(records):
+    with cols[i % 6]:
+        st.image(str(studio.thumbnail(record)), caption=f"{record.id[-8:]} · {'★' * record.rating}")
+        if st.checkbox("select", key=f"sel-{record.id}", label_visibility="collapsed"):
+            selected.append(record.id)
+        st.page_link("pages/3_Gallery.py", label="details", query_params={"id": record.id})
+
+with st.expander(f"Bulk actions on {len(selected)} selected", expanded=bool(selected)):
+    a, b, c, d = st.columns(4)
+    stars = a.selectbox("Rate", range(6), key="bulk_rate")
+    if a.button("Apply rating", disabled=not selected):
+        for image_id in selected:
+            guarded(lambda: studio.rate(image_id, int(stars)))
+        st.rerun()
+    tag = b.text_input("Tag", key="bulk_tag")
+    if b.button("Add tag", disabled=not selected or not tag):
+        for image_id in selected:
+            guarded(lambda: studio.tag(image_id, [tag]))
+        st.rerun()
+    if c.button("♥ Favorite", disabled=not selected):
+        for image_id in selected:
+            studio.favorite(image_id, True)
+        st.rerun()
+    if d.button("Restore" if show_deleted else "Delete", disabled=not selected):
+        for image_id in selected:
+            (studio.restore if show_deleted else studio.delete)(image_id)
+        st.rerun()
+    fmt = st.radio("Export", ["zip of PNGs", "Parquet", "CSV"], horizontal=True, key="bulk_fmt")
+    if st.button("Prepare export of all matching images"):
+        suffix = {"zip of PNGs": ".zip", "Parquet": ".parquet", "CSV": ".csv"}[fmt]
+        target = Path(tempfile.mkdtemp()) / f"gwen-export{suffix}"
+        result = guarded(lambda: studio.export(build_query(0), target))
+        if result:
+            st.download_button(f"Download {result['images']} images ({suffix})", target.read_bytes(),
+                               file_name=target.name)
+
+detail_id = current_image_id(studio) if st.query_params.get("id") else None
+if detail_id:
+    st.divider()
+    record = studio.get(detail_id)
+    left, right = st.columns([1, 1])
+    with left:
+        image_card(studio, record, "detail")
+    with right:
+        st.subheader(f"Image {record.id}")
+        st.code(studio.infotext(record), language=None)
+        st.json(record.to_dict(), expanded=False)
+        if record.params.get("model") and st.button("Use these settings"):
+            st.session_state["gwen_prefill"] = dict(record.params)
+            st.switch_page("pages/1_Generate.py")
+        st.page_link("pages/2_Variations.py", label="Vary…", query_params={"id": record.id})
+        st.page_link("pages/5_Upscale.py", label="Upscale…", query_params={"id": record.id})
+        st.page_link("pages/4_Lineage.py", label="Lineage", query_params={"id": record.id})
+
+st.divider()
+st.subheader("What you like")
+chart_by = st.selectbox("Mean rating by", ["guidance", "steps", "scheduler", "model"], key="g_chart")
+rating_rows = studio.rating_stats(chart_by)
+if rating_rows:
+    st.bar_chart(pd.DataFrame(rating_rows).set_index("group")["mean_rating"])
+else:
+    st.caption("Rate some images to see which settings you like.")
