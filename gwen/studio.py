@@ -293,7 +293,7 @@ class Studio:
             height=result.height, op="upscale", parent_id=parent.id, root_id=parent.root_id, params=params,
             params_hash=hashlib.sha256(canonical_json(params).encode()).hexdigest(), model_hash=loaded.sha256[:10],
             duration_ms=round(elapsed_ms, 1), device=self.upscaler.device, dtype=self.upscaler.dtype_name(loaded), versions=versions())
-        parent_info = self.infotext(parent) if parent.params.get("prompt") else ""
+        parent_info = self.infotext(parent)
         info = (parent_info + (", " if parent_info else "") +
                 f"Postprocess upscaler: {loaded.name}, Postprocess upscale by: {upscale['scale']:g}, "
                 f"GWEN id: {image_id}")
@@ -348,6 +348,14 @@ class Studio:
         return self.catalog.get(image_id)
 
     def infotext(self, record: ImageRecord) -> str:
+        """The A1111 infotext stored in the PNG (what A1111/Civitai will read), else one made from the params."""
+        try:
+            with Image.open(self.path_of(record)) as im:
+                stored = (getattr(im, "text", None) or {}).get("parameters")
+            if stored:
+                return stored
+        except OSError:
+            pass
         try:
             return ImageParams.from_json(record.params).infotext(self._infotext_extra(record))
         except InvalidInput:

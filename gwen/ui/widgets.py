@@ -131,7 +131,7 @@ def image_card(studio: Studio, record: ImageRecord, key: str, thumbnail: bool = 
     a.button("U", key=f"u-{key}", help="upscale this image", on_click=_goto_upscale, args=(record.id,))
     b.button("V·s", key=f"vs-{key}", help="subtle variations", on_click=_request_vary, args=(record.id, "subtle"))
     c.button("V·S", key=f"vS-{key}", help="strong variations", on_click=_request_vary, args=(record.id, "strong"))
-    d.page_link("pages/4_Lineage.py", label="🌳", query_params={"id": record.id}, help="open in Lineage")
+    d.page_link("pages/4_Lineage.py", label="Tree", query_params={"id": record.id}, help="open in Lineage")
     r, f = st.columns([3, 1])
     r.selectbox("Rating", range(6), index=record.rating, key=f"rate-{key}", label_visibility="collapsed",
                 format_func=lambda s: "☆ unrated" if s == 0 else "★" * s,
