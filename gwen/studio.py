@@ -293,7 +293,7 @@ class Studio:
             height=result.height, op="upscale", parent_id=parent.id, root_id=parent.root_id, params=params,
             params_hash=hashlib.sha256(canonical_json(params).encode()).hexdigest(), model_hash=loaded.sha256[:10],
             duration_ms=round(elapsed_ms, 1), device=self.upscaler.device, dtype=self.upscaler.dtype_name(loaded), versions=versions())
-        parent_info = self.infotext(parent)
+        parent_info = self.infotext(parent) if parent.params.get("prompt") else ""
         info = (parent_info + (", " if parent_info else "") +
                 f"Postprocess upscaler: {loaded.name}, Postprocess upscale by: {upscale['scale']:g}, "
                 f"GWEN id: {image_id}")
