@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
@@ -52,7 +53,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--tile", type=int, default=256)
+    parser.add_argument("--seam", type=int, default=0, metavar="SIZE",
+                        help="only measure tiled (tile 64, overlap 16) vs untiled on a SIZE² input")
     args = parser.parse_args()
+    if args.seam:
+        return seam(args.seam)
     with tempfile.TemporaryDirectory() as tmp:
         weights = full_shape_x4plus(Path(tmp) / "x4plus-random.pth")
         rows = []
@@ -74,6 +79,25 @@ def main() -> None:
     for r in rows:
         print(f"| {r['size']}² | {r['out']}² | {r['tile']} | {r['runs']} | {r['seconds']:.1f} | "
               f"{r['peak_rss_mb']:.0f} | {r['peak_rss_mb'] / base:.2f}× |")
+
+
+def seam(size: int) -> None:
+    """Max and mean absolute difference between tiled and untiled output of full-shape x4plus."""
+    import numpy as np
+    from PIL import Image
+
+    from gwen.upscale import UpscaleSettings, Upscaler
+
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = full_shape_x4plus(Path(tmp) / "x4plus-random.pth")
+        up = Upscaler(device="cpu")
+        loaded = up.load(weights)
+        image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8))
+        whole, _ = up.upscale(image, loaded, UpscaleSettings(tile=max(256, size)))
+        tiled, _ = up.upscale(image, loaded, UpscaleSettings(tile=64, overlap=16))
+    diff = np.abs(np.asarray(whole, dtype=np.int16) - np.asarray(tiled, dtype=np.int16))
+    print(f"| full-shape x4plus, {size}² input, tile 64 / overlap 16 vs untiled | max {diff.max()}/255 | "
+          f"mean {diff.mean():.4f} | pixels differing by >2: {(diff > 2).mean() * 100:.2f}% |")
 
 
 if __name__ == "__main__":
