@@ -3,7 +3,7 @@
 import psutil
 import streamlit as st
 
-from gwen.catalog import SearchQuery
+from gwen.records import SearchQuery
 from gwen.ui.state import page
 from gwen.ui.widgets import breadcrumb
 
@@ -20,19 +20,18 @@ with st.form("quick"):
 breadcrumb(studio)
 
 stats = studio.stats()
-engine = studio._engine
+status = studio.engine_status()
 memory = psutil.virtual_memory()
 cols = st.columns(5)
 cols[0].metric("Images", stats["images"])
 cols[1].metric("Favorites", stats["favorites"])
-cols[2].metric("Model loaded", engine.loaded_model.split("/")[-1] if engine and engine.loaded_model else "none yet")
-cols[3].metric("Device", engine.device if engine and engine._device else "auto")
-cols[4].metric("RAM free", f"{memory.available / 2**30:.1f} GiB", help=f"of {memory.total / 2**30:.1f} GiB")
-if engine is not None and engine._device and engine.device.startswith("cuda"):
-    import torch
-    free, total = torch.cuda.mem_get_info()
-    st.caption(f"VRAM: {free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB")
-st.caption(f"Data folder: `{studio.home}` · jobs: {studio.jobs.counts() or 'none'}")
+cols[2].metric("Model loaded", (status["loaded_model"] or "none yet").split("/")[-1])
+cols[3].metric("Device", status["device"] or "auto")
+cols[4].metric("RAM free (this machine)", f"{memory.available / 2**30:.1f} GiB",
+               help=f"of {memory.total / 2**30:.1f} GiB")
+if status.get("vram_free_gib") is not None:
+    st.caption(f"VRAM: {status['vram_free_gib']:.1f} GiB free of {status['vram_total_gib']:.1f} GiB")
+st.caption(f"Data: `{status['location']}` · jobs: {studio.queue_counts() or 'none'}")
 
 latest, _total = studio.search(SearchQuery(limit=8))
 if latest:

@@ -17,7 +17,7 @@ import sys
 import traceback
 from typing import Any
 
-from gwen.catalog import Filter, ImageRecord, SearchQuery, parse_day
+from gwen.records import Filter, ImageRecord, SearchQuery, parse_day
 from gwen.errors import GwenError, InvalidInput
 
 
@@ -38,6 +38,9 @@ def _size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m gwen", description="GWEN: generate, pick, vary, upscale, catalog.")
     parser.add_argument("--home", help="data folder (default: $GWEN_HOME or ./data)")
+    parser.add_argument("--remote", metavar="URL", help="drive a `gwen serve` service instead (or GWEN_REMOTE_URL "
+                        "with GWEN_BACKEND=remote); the token comes from --token-file or GWEN_TOKEN")
+    parser.add_argument("--token-file", help="file holding the bearer token (serve: required off loopback)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def cmd(name: str, help_: str, json_flag: bool = True) -> argparse.ArgumentParser:
@@ -126,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(ex)
     ex.add_argument("--to", required=True, dest="target")
     cmd("stats", "catalog statistics")
+    sv = cmd("serve", "serve the facade over HTTP (FastAPI); needs the full install", json_flag=False)
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8765)
+    sv.add_argument("--token-file", default=argparse.SUPPRESS, help="file holding the bearer token")
 
     queue = cmd("queue", "persistent job queue", json_flag=False)
     qsub = queue.add_subparsers(dest="queue_command", required=True, parser_class=_Parser)
@@ -202,7 +209,7 @@ def _range(text: str | None, kind: type, label: str):
 
 
 def _image_json(studio, r: ImageRecord) -> dict[str, Any]:
-    return {"id": r.id, "path": str(studio.path_of(r)), "seed": r.params.get("seed"), "op": r.op,
+    return {"id": r.id, "path": studio.location_of(r), "seed": r.params.get("seed"), "op": r.op,
             "parent_id": r.parent_id, "root_id": r.root_id, "rating": r.rating, "favorite": r.favorite,
             "tags": list(r.tags), "deleted": r.deleted, "created_at": r.created_at.isoformat(), "params": r.params}
 
@@ -216,7 +223,7 @@ def _print_images(studio, records: list[ImageRecord], as_json: bool, total: int 
         return
     for r in records:
         stars = "★" * r.rating
-        print(f"{r.id}  {r.op:8} seed={r.params.get('seed')!s:>10}  {stars:5}  {studio.path_of(r)}")
+        print(f"{r.id}  {r.op:8} seed={r.params.get('seed')!s:>10}  {stars:5}  {studio.location_of(r)}")
     if total is not None:
         print(f"{len(records)} shown of {total}", file=sys.stderr)
 
@@ -245,9 +252,24 @@ class _Progress:
 def run(args: argparse.Namespace) -> int:
     if args.command == "models":
         return _models(args)
-    from gwen.studio import Studio
+    remote_url = args.remote or (os.environ.get("GWEN_REMOTE_URL") if os.environ.get("GWEN_BACKEND") == "remote"
+                                 else None)
+    if remote_url:
+        if args.command == "serve":
+            raise InvalidInput("serve runs the service here; it cannot be combined with --remote")
+        from gwen.remote import RemoteStudio
 
-    studio = Studio(args.home)
+        token = open(args.token_file).read().strip() if args.token_file else os.environ.get("GWEN_TOKEN")
+        studio = RemoteStudio(remote_url, token)
+    else:
+        from gwen.studio import Studio
+
+        studio = Studio(args.home)
+    if args.command == "serve":
+        from gwen.service import serve
+
+        serve(studio, args.host, args.port, args.token_file)
+        return 0
     try:
         return _dispatch(studio, args)
     finally:
@@ -347,11 +369,11 @@ def _dispatch_catalog(studio, args: argparse.Namespace) -> int:
         record = studio.get(args.id)
         info = studio.infotext(record)
         if args.json:
-            print(json.dumps({**record.to_dict(), "abs_path": str(studio.path_of(record)), "infotext": info}))
+            print(json.dumps({**record.to_dict(), "abs_path": studio.location_of(record), "infotext": info}))
         else:
             print(f"{record.id}  op={record.op}  parent={record.parent_id}  root={record.root_id}  "
                   f"rating={record.rating}  favorite={record.favorite}  tags={','.join(record.tags)}")
-            print(studio.path_of(record))
+            print(studio.location_of(record))
             print(info)
         return 0
     if c == "verify":

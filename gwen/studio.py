@@ -101,6 +101,10 @@ class Studio:
     def path_of(self, record: ImageRecord) -> Path:
         return self.home / record.path
 
+    def location_of(self, record: ImageRecord) -> str:
+        """Where the image's file is, as shown to a user (a path here; a URL for the remote studio)."""
+        return str(self.path_of(record))
+
     def thumbnail(self, record: ImageRecord) -> Path:
         """A cached WebP thumbnail (256 px) of the image, made on first use."""
         return files.make_thumbnail(self.home, record.id, self.path_of(record))
@@ -308,16 +312,23 @@ class Studio:
 
         return JobStore(self.catalog)
 
-    def queue_add(self, path: str | Path, defaults: dict[str, Any] | None = None) -> list:
-        """Plan every job of a batch file (all validated first), then enqueue them together."""
+    def queue_plan(self, path: str | Path, defaults: dict[str, Any] | None = None) -> list:
+        """Every job of a batch file, resolved and validated, not yet enqueued."""
         from gwen.queue import plan_batch
 
-        jobs = plan_batch(path, defaults or {}, self)
+        return plan_batch(path, defaults or {}, self)
+
+    def queue_add(self, path: str | Path, defaults: dict[str, Any] | None = None) -> list:
+        """Plan every job of a batch file (all validated first), then enqueue them together."""
+        jobs = self.queue_plan(path, defaults)
         self.jobs.add(jobs)
         return jobs
 
     def queue_list(self, status: str | None = None) -> list:
         return self.jobs.list(status)
+
+    def queue_counts(self) -> dict[str, int]:
+        return self.jobs.counts()
 
     def queue_cancel(self, job_id: str):
         job = self.jobs.resolve(job_id)
@@ -346,6 +357,25 @@ class Studio:
     # --- looking ----------------------------------------------------------------
     def get(self, image_id: str) -> ImageRecord:
         return self.catalog.get(image_id)
+
+    def get_many(self, ids: list[str]) -> dict[str, ImageRecord]:
+        return self.catalog.get_many(list(ids))
+
+    def resolve(self, image_id: str) -> str:
+        """The full id of an image id or unique prefix; NotFound otherwise."""
+        return self.catalog.resolve(image_id)
+
+    def engine_status(self) -> dict[str, Any]:
+        """Which model is resident and on which device, without loading or importing anything."""
+        engine = self._engine
+        status = {"loaded_model": engine.loaded_model if engine else None,
+                  "device": engine.device if engine is not None and engine._device else None,
+                  "location": str(self.home), "vram_free_gib": None, "vram_total_gib": None}
+        if status["device"] and status["device"].startswith("cuda"):
+            import torch
+            free, total = torch.cuda.mem_get_info()
+            status.update(vram_free_gib=free / 2**30, vram_total_gib=total / 2**30)
+        return status
 
     def infotext(self, record: ImageRecord) -> str:
         """The A1111 infotext stored in the PNG (what A1111/Civitai will read), else one made from the params."""

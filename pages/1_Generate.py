@@ -33,7 +33,7 @@ if children:
 
 grid_ids = st.session_state.get("gwen_grid") or []
 if grid_ids:
-    found = studio.catalog.get_many(grid_ids)
+    found = studio.get_many(grid_ids)
     records = [found[i] for i in grid_ids if i in found]
     st.subheader(f"{len(records)} images" + (f" · {records[0].op}" if records else ""))
     if records and st.button("🔄 Reroll the grid", help="same settings, new seeds"):

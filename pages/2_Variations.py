@@ -19,7 +19,7 @@ breadcrumb(studio)
 image_id = current_image_id(studio)
 typed = st.text_input("Image id", value=image_id or "", help="or open an image from Generate, Gallery or Lineage")
 if typed and typed != image_id:
-    image_id = guarded(lambda: studio.catalog.resolve(typed))
+    image_id = guarded(lambda: studio.resolve(typed))
 if not image_id:
     st.info("Choose an image first (its id, or V·s / V·S under any image).")
     st.stop()
@@ -63,5 +63,5 @@ if quick:
     st.session_state["gwen_variation_grid"] = [k.id for k in quick]
 grid_ids = st.session_state.get("gwen_variation_grid") or []
 if grid_ids:
-    found = studio.catalog.get_many(grid_ids)
+    found = studio.get_many(grid_ids)
     image_grid(studio, [found[i] for i in grid_ids if i in found], key="vgrid")

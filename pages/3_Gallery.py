@@ -1,13 +1,12 @@
 """Gallery: search and filter the catalog, act on many images at once, inspect one, see what you like."""
 
-import datetime as dt
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from gwen.catalog import OPS, SORT_FIELDS, Filter, SearchQuery
+from gwen.records import OPS, SORT_FIELDS, Filter, SearchQuery
 from gwen.ui.state import page
 from gwen.ui.widgets import current_image_id, follow_navigation, guarded, image_card
 

@@ -12,7 +12,7 @@ st.title("Lineage")
 image_id = current_image_id(studio)
 typed = st.text_input("Image id", value=image_id or "")
 if typed and typed != image_id:
-    image_id = guarded(lambda: studio.catalog.resolve(typed))
+    image_id = guarded(lambda: studio.resolve(typed))
 if not image_id:
     st.info("Open an image's lineage from Generate, Gallery or Variations, or type its id.")
     st.stop()

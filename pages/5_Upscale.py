@@ -5,7 +5,6 @@ import tempfile
 from pathlib import Path
 
 import streamlit as st
-from PIL import Image
 
 from gwen.files import open_image_checked
 from gwen.ui.state import page
@@ -34,7 +33,7 @@ if upload is not None and st.session_state.get("gwen_uploaded") != upload.file_i
             st.success(f"Imported as {record.id}")
 typed = st.text_input("Image id", value=source_id or "")
 if typed and typed != source_id:
-    source_id = guarded(lambda: studio.catalog.resolve(typed))
+    source_id = guarded(lambda: studio.resolve(typed))
 if not source_id:
     st.info("Pick an image (U under any image), type its id, or upload one.")
     st.stop()

@@ -60,7 +60,7 @@ else:
 
 status = st.selectbox("Show", ["all", "pending", "running", "done", "failed", "cancelled"], key="q_status")
 jobs = studio.queue_list(None if status == "all" else status)
-counts = studio.jobs.counts()
+counts = studio.queue_counts()
 st.caption(" · ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "No jobs yet.")
 if jobs:
     st.dataframe(pd.DataFrame([{"id": j.id, "kind": j.kind, "status": j.status, "attempts": j.attempts,

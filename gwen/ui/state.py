@@ -17,23 +17,52 @@ import threading
 import streamlit as st
 
 from gwen.config import gwen_home
-from gwen.studio import Studio
+
+
+def _setting(name: str) -> str | None:
+    """An environment variable, else the same key in ``st.secrets`` (Streamlit Community Cloud)."""
+    if os.environ.get(name):
+        return os.environ[name]
+    try:
+        value = st.secrets.get(name)
+    except Exception:  # no secrets.toml
+        value = None
+    return str(value) if value else None
+
+
+def remote_settings() -> tuple[str, str] | None:
+    """(url, token) when ``GWEN_BACKEND=remote``; the dashboard then drives a `gwen serve` service."""
+    if _setting("GWEN_BACKEND") != "remote":
+        return None
+    return _setting("GWEN_REMOTE_URL") or "", _setting("GWEN_TOKEN") or ""
 
 
 @st.cache_resource(show_spinner=False)
-def _studio_for(home: str) -> Studio:
+def _studio_for(home: str):
+    from gwen.studio import Studio  # the full install only
+
     return Studio(home)
 
 
-def get_studio() -> Studio:
-    """The process-wide Studio for ``$GWEN_HOME`` (models load lazily, on the first generation)."""
+@st.cache_resource(show_spinner=False)
+def _remote_for(url: str, token: str):
+    from gwen.remote import RemoteStudio
+
+    return RemoteStudio(url, token)
+
+
+def get_studio():
+    """The process-wide studio: local for ``$GWEN_HOME``, or remote when ``GWEN_BACKEND=remote``."""
+    remote = remote_settings()
+    if remote:
+        return _remote_for(*remote)
     return _studio_for(str(gwen_home()))
 
 
 class RunnerThread:
     """The dashboard's queue runner: a daemon thread around ``QueueRunner.run(until_empty=False)``."""
 
-    def __init__(self, studio: Studio):
+    def __init__(self, studio):
         self.studio = studio
         self.runner = None
         self.thread: threading.Thread | None = None
@@ -69,7 +98,12 @@ def _runner_for(home: str) -> RunnerThread:
     return RunnerThread(_studio_for(home))
 
 
-def get_runner() -> RunnerThread:
+def get_runner():
+    remote = remote_settings()
+    if remote:
+        from gwen.remote import RemoteRunner
+
+        return RemoteRunner(_remote_for(*remote))
     return _runner_for(str(gwen_home()))
 
 
@@ -81,7 +115,7 @@ def _password() -> str | None:
     return secret or os.environ.get("GWEN_PASSWORD") or None
 
 
-def page(title: str, icon: str = "🎨") -> Studio:
+def page(title: str, icon: str = "🎨"):
     """Page config, the password gate (``GWEN_PASSWORD`` or ``st.secrets["password"]``), and the studio."""
     st.set_page_config(page_title=f"GWEN · {title}", page_icon=icon, layout="wide")
     expected = _password()
@@ -94,4 +128,12 @@ def page(title: str, icon: str = "🎨") -> Studio:
                 st.rerun()
             st.error("Wrong password.")
         st.stop()
-    return get_studio()
+    try:
+        return get_studio()
+    except Exception as exc:  # a bad remote URL: say so instead of a traceback
+        from gwen.errors import GwenError
+
+        if not isinstance(exc, GwenError):
+            raise
+        st.error(str(exc))
+        st.stop()

@@ -9,15 +9,17 @@ goes through ``guarded``, which shows the ``GwenError`` message with
 from __future__ import annotations
 
 import random
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import streamlit as st
 
-from gwen.catalog import ImageRecord
+from gwen.records import ImageRecord
 from gwen.errors import GwenError
 from gwen.params import MAX_SEED, SCHEDULERS
 from gwen.presets import MODEL_PRESETS, preset_for
-from gwen.studio import Studio
+
+if TYPE_CHECKING:
+    from gwen.studio import Studio
 
 ASPECTS = {"1:1": (1, 1), "3:2": (3, 2), "2:3": (2, 3), "16:9": (16, 9), "9:16": (9, 16), "4:5": (4, 5)}
 PICKS = "gwen_picks"  # the chain of picks of this browser session: [(image id, what was done)]
@@ -184,7 +186,7 @@ def current_image_id(studio: Studio) -> str | None:
     """The image named by ``?id=`` (deep link), else this session's current image."""
     from_link = st.query_params.get("id")
     if from_link:
-        resolved = guarded(lambda: studio.catalog.resolve(from_link))
+        resolved = guarded(lambda: studio.resolve(from_link))
         if resolved:
             st.session_state["gwen_current"] = resolved
             return resolved
