@@ -66,6 +66,6 @@ def preset_named(model: str) -> ModelPreset | None:
 
 def preset_for(model: str) -> ModelPreset | None:
     """The preset whose settings suit ``model`` (also a folder written by ``models make-tiny``)."""
-    if model.rstrip("/").endswith("/tiny-sd"):
+    if model.rstrip("/").split("/")[-1] == "tiny-sd":
         return MODEL_PRESETS["tiny"]
     return preset_named(model)
