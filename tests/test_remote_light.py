@@ -15,7 +15,7 @@ import pytest
 
 from gwen.records import SearchQuery
 from tests.conftest import ROOT
-from tests.test_service import TOKEN, start_server
+from tests.test_service import TOKEN, start_server, stop
 
 SERVER_PYTHON = os.environ.get("GWEN_SERVER_PYTHON", sys.executable)
 HEAVY = ("torch", "diffusers", "transformers", "accelerate", "spandrel", "duckdb")
@@ -31,8 +31,7 @@ def light_server(tmp_path_factory):
     token_file.write_text(TOKEN)
     proc, url = start_server(home, token_file, python=SERVER_PYTHON)
     yield {"url": url, "token_file": token_file}
-    proc.terminate()
-    proc.wait(timeout=30)
+    stop(proc)
 
 
 def test_the_light_install_has_no_heavy_packages():

@@ -46,6 +46,15 @@ def start_server(home: Path, token_file: Path, python: str = sys.executable) -> 
     raise RuntimeError("server did not start")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:  # uvicorn waits for a request still rendering: do not wait for it
+        proc.kill()
+        proc.wait(timeout=20)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_models):
     from gwen.upscale import build_tiny_esrgan
@@ -57,8 +66,7 @@ def server(tmp_path_factory, tiny_models):
     token_file.write_text(TOKEN)
     proc, url = start_server(home, token_file)
     yield {"url": url, "home": home}
-    proc.terminate()
-    proc.wait(timeout=30)
+    stop(proc)
 
 
 @pytest.fixture
