@@ -7,7 +7,7 @@ import streamlit as st
 
 from gwen.params import MAX_SEED
 from gwen.ui.state import page
-from gwen.ui.widgets import (Progress, breadcrumb, current_image_id, follow_navigation, guarded, image_grid,
+from gwen.ui.widgets import (Progress, breadcrumb, choose_image, follow_navigation, guarded, image_grid,
                              run_vary_request)
 from gwen.variation import JITTERABLE, STRENGTH_PRESETS
 
@@ -16,10 +16,7 @@ follow_navigation()
 st.title("Variations")
 breadcrumb(studio)
 
-image_id = current_image_id(studio)
-typed = st.text_input("Image id", value=image_id or "", help="or open an image from Generate, Gallery or Lineage")
-if typed and typed != image_id:
-    image_id = guarded(lambda: studio.resolve(typed))
+image_id = choose_image(studio, "or open an image from Generate, Gallery or Lineage")
 if not image_id:
     st.info("Choose an image first (its id, or V·s / V·S under any image).")
     st.stop()

@@ -3,16 +3,13 @@
 import streamlit as st
 
 from gwen.ui.state import page
-from gwen.ui.widgets import current_image_id, follow_navigation, guarded, image_card, record_pick
+from gwen.ui.widgets import choose_image, follow_navigation, image_card, record_pick
 
 studio = page("Lineage")
 follow_navigation()
 st.title("Lineage")
 
-image_id = current_image_id(studio)
-typed = st.text_input("Image id", value=image_id or "")
-if typed and typed != image_id:
-    image_id = guarded(lambda: studio.resolve(typed))
+image_id = choose_image(studio, "an image id or a unique prefix of one")
 if not image_id:
     st.info("Open an image's lineage from Generate, Gallery or Variations, or type its id.")
     st.stop()

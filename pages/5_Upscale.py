@@ -8,7 +8,7 @@ import streamlit as st
 
 from gwen.files import open_image_checked
 from gwen.ui.state import page
-from gwen.ui.widgets import breadcrumb, current_image_id, follow_navigation, guarded, record_pick
+from gwen.ui.widgets import breadcrumb, choose_image, follow_navigation, guarded, record_pick
 from gwen.upscale import UPSCALER_PRESETS
 
 studio = page("Upscale")
@@ -16,7 +16,6 @@ follow_navigation()
 st.title("Upscale")
 breadcrumb(studio)
 
-source_id = current_image_id(studio)
 upload = st.file_uploader("…or upload an image (PNG metadata from A1111, ComfyUI, InvokeAI is kept)",
                           type=["png", "jpg", "jpeg", "webp"])
 if upload is not None and st.session_state.get("gwen_uploaded") != upload.file_id:
@@ -28,12 +27,11 @@ if upload is not None and st.session_state.get("gwen_uploaded") != upload.file_i
         result = guarded(lambda: studio.import_paths([path]))
         if result:
             record = (result["imported"] or [studio.get(result["skipped"][0]["id"])])[0]
-            st.session_state["gwen_current"] = source_id = record.id
+            st.session_state["gwen_current"] = record.id
             st.session_state["gwen_uploaded"] = upload.file_id
+            st.query_params["id"] = record.id
             st.success(f"Imported as {record.id}")
-typed = st.text_input("Image id", value=source_id or "")
-if typed and typed != source_id:
-    source_id = guarded(lambda: studio.resolve(typed))
+source_id = choose_image(studio, "an image id, or U under any image, or upload one above")
 if not source_id:
     st.info("Pick an image (U under any image), type its id, or upload one.")
     st.stop()

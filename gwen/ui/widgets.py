@@ -182,6 +182,15 @@ def run_vary_request(studio: Studio, n: int = 4) -> list[ImageRecord] | None:
     return kids
 
 
+def choose_image(studio: Studio, hint: str) -> str | None:
+    """The current image (deep link or this session's), changeable by typing an id or a unique prefix."""
+    image_id = current_image_id(studio)
+    typed = st.text_input("Image id", value=image_id or "", help=hint)
+    if typed and typed != image_id:
+        image_id = guarded(lambda: studio.resolve(typed))
+    return image_id
+
+
 def current_image_id(studio: Studio) -> str | None:
     """The image named by ``?id=`` (deep link), else this session's current image."""
     from_link = st.query_params.get("id")
