@@ -444,14 +444,15 @@ def _where(query: SearchQuery) -> tuple[str, list]:
     elif not query.include_deleted:
         clauses.append("NOT deleted")
     for term in _terms(query.text or ""):
-        clauses.append("(prompt ILIKE ? ESCAPE '\\' OR negative_prompt ILIKE ? ESCAPE '\\')")
-        pattern = f"%{_escape_like(term)}%"
+        like, pattern = _contains(term)
+        clauses.append(f"(prompt {like} OR negative_prompt {like})")
         args += [pattern, pattern]
     for flt in query.filters:
         column, kind = FILTER_FIELDS[flt.field]
         if flt.op == "~":
-            clauses.append(f"{column} ILIKE ? ESCAPE '\\'")
-            args.append(f"%{_escape_like(flt.value)}%")
+            like, pattern = _contains(flt.value)
+            clauses.append(f"{column} {like}")
+            args.append(pattern)
         elif kind is str and flt.op in ("=", "=="):
             clauses.append(f"lower({column}) = lower(?)")
             args.append(flt.value)
@@ -459,8 +460,9 @@ def _where(query: SearchQuery) -> tuple[str, list]:
             clauses.append(f"{column} {OPERATORS[flt.op]} ?")
             args.append(flt.value)
     if query.model:
-        clauses.append("model ILIKE ? ESCAPE '\\'")
-        args.append(f"%{_escape_like(query.model)}%")
+        like, pattern = _contains(query.model)
+        clauses.append(f"model {like}")
+        args.append(pattern)
     if query.op:
         clauses.append("op = ?")
         args.append(query.op)
@@ -485,6 +487,17 @@ def _where(query: SearchQuery) -> tuple[str, list]:
 def _terms(text: str) -> list[str]:
     """Words and "quoted phrases"; every one must appear (in prompt or negative prompt)."""
     return [a or b for a, b in re.findall(r'"([^"]+)"|(\S+)', text)]
+
+
+def _contains(text: str) -> tuple[str, str]:
+    """(SQL operator with its placeholder, parameter) for a case-insensitive literal substring match.
+
+    Plain ``ILIKE`` when the text holds no LIKE metacharacters (DuckDB runs it as a fast substring scan, about
+    twice as fast as with an ESCAPE clause); otherwise escaped, so ``%`` and ``_`` stay literal.
+    """
+    if any(c in text for c in "%_\\"):
+        return "ILIKE ? ESCAPE '\\'", f"%{_escape_like(text)}%"
+    return "ILIKE ?", f"%{text}%"
 
 
 def _escape_like(text: str) -> str:
