@@ -265,8 +265,41 @@ class Catalog:
 
     @_in_session
     def lineage(self, image_id: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
-        """(ancestors from the root down to the image, descendants of the image)."""
+        """(ancestors from the root down to the image, descendants of the image, nearest first).
+
+        Every image carries its family's ``root_id``, so the whole family comes back in one index lookup and
+        is walked here; rows whose ``root_id`` disagrees with their parent's (hand-edited or adopted files)
+        fall back to the recursive walk over ``parent_id``.
+        """
         full = self.resolve(image_id)
+        family = {r.id: r for r in map(_record, self.con.execute(
+            f"SELECT {_COLUMNS} FROM images WHERE root_id = (SELECT root_id FROM images WHERE id = ?)",
+            [full]).fetchall())}
+        if full not in family:
+            return self._lineage_by_walk(full)
+        up = [family[full]]
+        while up[-1].parent_id is not None:
+            parent = family.get(up[-1].parent_id)
+            if parent is None or len(up) > len(family):
+                return self._lineage_by_walk(full)
+            up.append(parent)
+        children: dict[str, list[ImageRecord]] = {}
+        for record in family.values():
+            if record.parent_id is not None:
+                children.setdefault(record.parent_id, []).append(record)
+        down, level, seen = [], [full], {full}
+        while level:
+            nxt = sorted((c for p in level for c in children.get(p, ()) if c.id not in seen), key=lambda r: r.id)
+            seen.update(c.id for c in nxt)
+            down.extend(nxt)
+            level = [c.id for c in nxt]
+        if self.con.execute("SELECT 1 FROM images WHERE parent_id IN (SELECT unnest(?::VARCHAR[])) AND "
+                            "root_id IS DISTINCT FROM ? LIMIT 1",
+                            [[full, *(r.id for r in down)], family[full].root_id]).fetchone():
+            return self._lineage_by_walk(full)
+        return up[::-1], down
+
+    def _lineage_by_walk(self, full: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
         up = self.con.execute(f"""
             WITH RECURSIVE up(id, depth) AS (
                 SELECT id, 0 FROM images WHERE id = ?

@@ -1,5 +1,6 @@
 """The DuckDB catalog: migrations, search, filters, lineage, id handling (real files in temp dirs)."""
 
+import dataclasses
 from datetime import date, datetime, timedelta, timezone
 
 from pathlib import Path
@@ -129,6 +130,20 @@ def test_lineage_goes_up_and_down(catalog):
     assert [r.id for r in up] == [root.id, child.id] and [r.id for r in down] == [grandchild.id]
     up, down = catalog.lineage(root.id)
     assert {r.id for r in down} == {child.id, grandchild.id, sibling.id}
+
+
+def test_lineage_survives_rows_whose_root_disagrees_with_their_parent(catalog):
+    """The fast path reads a family by root_id; a hand-edited row with a wrong root must still be found."""
+    root = make("root")
+    child = make("child", parent=root, op="vary")
+    stray = dataclasses.replace(make("stray", parent=child, op="vary"), root_id="0" * 26)
+    below_stray = make("below", parent=stray, op="vary")
+    catalog.insert([root, child, stray, below_stray])
+    up, down = catalog.lineage(child.id)
+    assert [r.id for r in up] == [root.id, child.id]
+    assert [r.id for r in down] == [stray.id, below_stray.id]
+    up, down = catalog.lineage(below_stray.id)
+    assert [r.id for r in up] == [root.id, child.id, stray.id, below_stray.id] and down == []
 
 
 def test_ids_prefixes_and_path_traversal(catalog, tmp_path):
