@@ -11,7 +11,8 @@ Contract:
   temporary file beside it and renames only after the size and sha256 match.
 - ``Upscaler.upscale(image, settings)`` pre-shrinks (optional), runs the
   model tile by tile with overlapping, feathered tiles (memory bounded by
-  the tile size, not the image), honours the model's size rules (padding to
+  the tile size, not the image; the fewest tiles of at most ``tile`` pixels,
+  shrunk to fit and evenly spread), honours the model's size rules (padding to
   its multiple), resizes to the requested final scale and returns a new
   image. On CUDA out-of-memory it retries with half the tile.
 - ``UpscaleSettings`` validates tile (integer ≥ 32), pre-shrink (0, 1] and
@@ -96,6 +97,11 @@ class UpscaleSettings:
             raise InvalidInput(f"source {width}x{height} at scale {scale:g} would be {out_w}x{out_h}: over the "
                                f"output budget of {MAX_OUTPUT_PIXELS:,} pixels (use a smaller scale)")
         return scale
+
+
+# Pure-convolution architectures run faster with NHWC tensors (x4plus on this 2-core CPU: 6.3 → 5.0 s per
+# 128² tile); transformer architectures reshape with .view() and must stay contiguous.
+CHANNELS_LAST_ARCHITECTURES = frozenset({"ESRGAN", "Compact"})
 
 
 def parse_tile(text: str) -> int:
@@ -251,6 +257,10 @@ class Upscaler:
             descriptor.eval()
             if self.device.startswith("cuda") and descriptor.supports_half:
                 descriptor.half()
+            if descriptor.architecture.id in CHANNELS_LAST_ARCHITECTURES:
+                import torch
+
+                descriptor.model.to(memory_format=torch.channels_last)
             req = descriptor.size_requirements
             self._loaded = LoadedUpscaler(path, file_sha256(path), descriptor, int(descriptor.scale),
                                           int(req.multiple_of or 1), int(req.minimum or 1), name or path.name)
@@ -309,15 +319,16 @@ class Upscaler:
         overlap = min(overlap, tile // 4)
         out = torch.zeros((3, height * s, width * s), dtype=torch.float32)
         weight = torch.zeros((1, height * s, width * s), dtype=torch.float32)
-        step = max(1, tile - 2 * overlap)
-        ys = _starts(height, tile, step)
-        xs = _starts(width, tile, step)
+        tile_h, ys = _layout(height, tile, overlap, multiple)
+        tile_w, xs = _layout(width, tile, overlap, multiple)
         with torch.inference_mode():
             for y0 in ys:
                 for x0 in xs:
-                    y1, x1 = min(height, y0 + tile), min(width, x0 + tile)
+                    y1, x1 = y0 + tile_h, x0 + tile_w
                     patch = src[:, :, y0:y1, x0:x1].to(self.device, dtype) / 255.0
                     patch, pad_h, pad_w = _pad(patch, multiple, loaded.minimum)
+                    if model.architecture.id in CHANNELS_LAST_ARCHITECTURES:
+                        patch = patch.contiguous(memory_format=torch.channels_last)
                     result = model(patch)[..., : (y1 - y0) * s, : (x1 - x0) * s].float().clamp_(0, 1).cpu()[0]
                     del patch
                     mask = _feather((y1 - y0) * s, (x1 - x0) * s, overlap * s,
@@ -332,12 +343,21 @@ class Upscaler:
         return Image.fromarray(pixels, "RGB")
 
 
-def _starts(length: int, tile: int, step: int) -> list[int]:
+def _layout(length: int, tile: int, overlap: int, multiple: int) -> tuple[int, list[int]]:
+    """(tile length, tile starts) along one axis: the fewest tiles of at most ``tile`` pixels that cover
+    ``length`` while neighbours share at least ``2 * overlap`` pixels, shrunk to fit and evenly spread.
+
+    A fixed stride wastes work: 512 px in 256-px tiles with a 32-px share needs 3 tiles either way, but
+    three 192-px tiles cost 44 % less than three 256-px ones.
+    """
     if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, step))
-    starts.append(length - tile)
-    return sorted(set(starts))
+        return length, [0]
+    shared = 2 * overlap
+    count = math.ceil((length - shared) / (tile - shared))
+    size = math.ceil((length + (count - 1) * shared) / count)
+    size = min(tile, math.ceil(size / multiple) * multiple)
+    span = length - size  # ≤ (count - 1) * (size - shared), so every ceil'd stride keeps the share
+    return size, [-(-i * span // (count - 1)) for i in range(count)]
 
 
 def _pad(patch, multiple: int, minimum: int):
