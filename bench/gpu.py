@@ -71,44 +71,15 @@ def part_a(device: str, tmp: Path) -> dict:
     }
 
 
-def build_sd15_shape(target: Path, dtype) -> Path:
-    import torch
-    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from gwen.demo import byte_level_tokenizer
-
-    tokenizer = byte_level_tokenizer(target / "tok")
-    vocab = tokenizer.get_vocab()
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8,
-                                block_out_channels=(320, 640, 1280, 1280), layers_per_block=2)
-    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
-                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                        sample_size=512)
-    text = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
-                                        num_hidden_layers=12, vocab_size=49408, max_position_embeddings=77,
-                                        bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
-                                        pad_token_id=vocab["<|endoftext|>"]))
-    scheduler = DPMSolverMultistepScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                            use_karras_sigmas=True, steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, unet=unet, scheduler=scheduler,
-                                   tokenizer=tokenizer,
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.to(dtype=dtype)
-    out = target / "sd15-shape"
-    pipe.save_pretrained(out)
-    return out
-
-
 def part_b(device: str, tmp: Path, size: int, steps: int, runs: int) -> dict:
     import torch
 
+    from gwen.demo import build_sd15_shape
     from gwen.engine import Engine
     from gwen.params import ImageParams
 
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
-    folder = build_sd15_shape(tmp, dtype)
+    folder = build_sd15_shape(tmp / "sd15-shape", dtype)
     engine = Engine(tmp / "models", device=device)
     loaded = engine.load(str(folder))
     pipe = loaded.pipe

@@ -46,7 +46,6 @@ _COLUMNS = ("id, created_at, path, width, height, op, parent_id, root_id, params
 
 _ROW_COLUMNS = (f"{_COLUMNS}, prompt, negative_prompt, model, scheduler, steps, guidance, seed, variation_seed, "
                 "variation_strength, init_image_id, denoise, upscaler, upscale_scale")
-_INSERT = f"INSERT INTO images ({_ROW_COLUMNS}) VALUES ({', '.join(['?'] * len(_ROW_COLUMNS.split(',')))})"
 
 
 def _in_session(method):
@@ -120,7 +119,7 @@ class Catalog:
     def insert(self, records: Iterable[ImageRecord]) -> None:
         rows = [_row(r) for r in records]
         if rows:
-            self._write(lambda: self.con.executemany(_INSERT, rows))
+            self._write(lambda: self._insert_rows(rows))
 
     @_in_session
     def replace_all(self, records: Iterable[ImageRecord]) -> None:
@@ -129,8 +128,7 @@ class Catalog:
 
         def work() -> None:
             self.con.execute("DELETE FROM images")
-            if rows:
-                self.con.executemany(_INSERT, rows)
+            self._insert_rows(rows)
         self._write(work)
 
     @_in_session
@@ -141,8 +139,7 @@ class Catalog:
         new_jobs = [_job_row(j) for j in follow_ups]
 
         def work() -> None:
-            if rows:
-                self.con.executemany(_INSERT.replace("INSERT INTO", "INSERT OR IGNORE INTO"), rows)
+            self._insert_rows(rows, or_ignore=True)
             ids = [r.id for r in records]
             self.con.execute("UPDATE jobs SET status = 'done', error = NULL, updated_at = now(), "
                              "image_ids = list_distinct(list_concat(image_ids, ?::VARCHAR[])) WHERE id = ?",
@@ -169,6 +166,22 @@ class Catalog:
     @_in_session
     def _update(self, image_id: str, assignment: str, args: list) -> None:
         self._write(lambda: self.con.execute(f"UPDATE images SET {assignment} WHERE id = ?", [*args, image_id]))
+
+    def _insert_rows(self, rows: list[list], or_ignore: bool = False) -> None:
+        """Insert many rows through one Arrow table: executemany costs ~3 ms a row in DuckDB, this a few µs
+        (what lets reindex rebuild 10,000 images in seconds rather than half a minute)."""
+        if not rows:
+            return
+        import pyarrow as pa
+
+        names = [c.strip() for c in _ROW_COLUMNS.split(",")]
+        staging = pa.table({name: [row[k] for row in rows] for k, name in enumerate(names)})
+        verb = "INSERT OR IGNORE INTO" if or_ignore else "INSERT INTO"
+        self.con.register("gwen_staging_rows", staging)
+        try:
+            self.con.execute(f"{verb} images ({_ROW_COLUMNS}) SELECT {_ROW_COLUMNS} FROM gwen_staging_rows")
+        finally:
+            self.con.unregister("gwen_staging_rows")
 
     @_in_session
     def _write(self, work) -> None:

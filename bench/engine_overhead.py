@@ -1,0 +1,104 @@
+"""Engine overhead: GWEN vs a bare diffusers call on the same pipeline, seeds, steps and size (CPU).
+
+Three contenders run interleaved (A B C, C B A, …) on one loaded pipeline:
+- bare: ``pipe(prompt, generator=[torch.Generator(seed)…])``, the images discarded;
+- GWEN engine: ``Engine.render`` (per-image noise, scheduler, batching, release after the job);
+- GWEN generate: ``Studio.generate`` — the engine plus what a user always gets: the PNG with its
+  metadata written atomically (fsync) and the catalog row.
+Then a batch of 4 in one ``Studio.generate`` call against 4 single calls. Models: the tiny pipeline (64²,
+4 steps: per-call overhead dominates) and the SD1.5-shape pipeline with random weights (64², 2 steps:
+small, so overhead still shows; real sizes only dilute it).
+
+    python bench/engine_overhead.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from _common import CACHE, Goal, Section, cli, fmt_s, median, side_by_side
+
+GOAL = 1.03
+
+
+def sd15_shape_folder() -> Path:
+    """The SD1.5-shape random-weight pipeline, built once into bench/.cache (4.3 GB, about 30 s)."""
+    from gwen.demo import build_sd15_shape
+
+    folder = CACHE / "sd15-shape"
+    if not (folder / "model_index.json").exists():
+        staging = CACHE / "sd15-shape.building"
+        shutil.rmtree(staging, ignore_errors=True)
+        build_sd15_shape(staging)
+        staging.rename(folder)
+    return folder
+
+
+def measure(studio, model: str, size: int, steps: int, runs: int) -> dict:
+    import torch
+
+    from gwen.params import ImageParams
+
+    engine = studio.engine
+    loaded = engine.load(model)
+    params = ImageParams.build(prompt="a lighthouse at dusk, oil painting", model=model, steps=steps,
+                               guidance=7.5, width=size, height=size, seed=1, scheduler="DPM++ 2M Karras")
+    pipe = loaded.pipe
+
+    def bare() -> None:
+        pipe.scheduler = engine._scheduler(loaded, params.scheduler)
+        pipe(prompt=params.prompt, negative_prompt="", num_inference_steps=steps, guidance_scale=7.5,
+             height=size, width=size, generator=[torch.Generator("cpu").manual_seed(1)], output_type="pil")
+
+    def gwen_engine() -> None:
+        engine.render([params])
+
+    def gwen_generate(n: int = 1) -> None:
+        studio.generate(params.prompt, model=model, n=n, seed=1, steps=steps, guidance=7.5, width=size,
+                        height=size, scheduler=params.scheduler)
+
+    single = side_by_side({"bare": bare, "engine": gwen_engine, "generate": gwen_generate}, runs)
+    batch = side_by_side({"batch4": lambda: gwen_generate(4),
+                          "four_singles": lambda: [gwen_generate(1) for _ in range(4)]}, runs)
+    return {"single": single, "batch": batch}
+
+
+def build(args) -> Section:
+    from gwen.config import Settings
+    from gwen.demo import build_tiny_sd
+    from gwen.studio import Studio
+
+    runs = 2 if args.quick else args.runs
+    cases = [("tiny", 64, 4)] + ([] if args.quick else [("SD1.5 shape", 64, 2)])
+    rows, goals, raw = [], [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        studio = Studio(tmp / "home", settings=Settings(device="cpu"))
+        for name, size, steps in cases:
+            model = str(build_tiny_sd(tmp / "tiny-sd") if name == "tiny" else sd15_shape_folder())
+            result = measure(studio, model, size, steps, runs)
+            raw[name] = result
+            s, b = ({k: median(v) for k, v in result[part].items()} for part in ("single", "batch"))
+            label = f"{name}, {size}², {steps} steps"
+            rows.append(f"| {label} | bare diffusers call, 1 image | {fmt_s(s['bare'])} | 1.00 |")
+            for key, what in (("engine", "GWEN `Engine.render`, 1 image"),
+                              ("generate", "GWEN `Studio.generate`, 1 image (PNG + row written)")):
+                ratio = s[key] / s["bare"]
+                rows.append(f"| {label} | {what} | {fmt_s(s[key])} | **{ratio:.3f}** |")
+                goals.append(Goal(f"{what.split(',')[0]} ≤ {GOAL} × bare ({name})", f"{ratio:.3f}×", ratio <= GOAL))
+            rows.append(f"| {label} | GWEN batch of 4, one call | {fmt_s(b['batch4'])} | "
+                        f"**{b['batch4'] / b['four_singles']:.2f}** of 4 × 1 |")
+            rows.append(f"| {label} | GWEN 4 single calls | {fmt_s(b['four_singles'])} | 1.00 |")
+            studio.engine.unload()
+    table = "\n".join(["| model, size | what | median | ratio |", "|---|---|---|---|", *rows])
+    method = (f"`python bench/engine_overhead.py --runs {runs}`: contenders interleaved on one loaded pipeline, "
+              f"median of {runs} runs after one warm-up each; same prompt, seed, scheduler (DPM++ 2M Karras), "
+              "guidance 7.5; the bare call gets the same scheduler object and a CPU generator with the same seed.")
+    return Section("1. Engine overhead (CPU)", method, table, goals, raw)
+
+
+if __name__ == "__main__":
+    cli(build, __doc__.splitlines()[0],
+        lambda p: p.add_argument("--runs", type=int, default=5))
