@@ -6,8 +6,8 @@ Three contenders run interleaved (A B C, C B A, …) on one loaded pipeline:
 - GWEN generate: ``Studio.generate`` — the engine plus what a user always gets: the PNG with its
   metadata written atomically (fsync) and the catalog row.
 Then a batch of 4 in one ``Studio.generate`` call against 4 single calls. Models: the tiny pipeline (64²,
-4 steps: per-call overhead dominates) and the SD1.5-shape pipeline with random weights (64², 2 steps:
-small, so overhead still shows; real sizes only dilute it).
+4 steps: per-call overhead dominates) and the SD1.5-shape pipeline with random weights (64², 1 step:
+small, so overhead still shows; more steps and pixels only dilute it).
 
     python bench/engine_overhead.py [--runs 5]
 """
@@ -71,7 +71,7 @@ def build(args) -> Section:
     from gwen.studio import Studio
 
     runs = 2 if args.quick else args.runs
-    cases = [("tiny", 64, 4)] + ([] if args.quick else [("SD1.5 shape", 64, 2)])
+    cases = [("tiny", 64, 4)] + ([] if args.quick else [("SD1.5 shape", 64, 1)])
     rows, goals, raw = [], [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -2,7 +2,7 @@
 
 Runs 1–15 use the SD1.5-shape pipeline (random weights, 4.3 GB in fp32), runs 16–30 a second copy of it in
 another folder (hard links; GWEN sees a different model and must release the first before loading the second:
-a leaked pipeline would show as +4 GB). Each run is a full ``Studio.generate`` (2 images, 64², 2 steps):
+a leaked pipeline would show as +4 GB). Each run is a full ``Studio.generate`` (1 image, 64², 1 step):
 render, PNG files, catalog rows. Peak RSS is sampled every 5 ms during each run. Writes the curve as a PNG.
 
     python bench/memory_over_time.py [--plot docs/memory-over-time.png]
@@ -43,7 +43,7 @@ def plot(samples: list[dict], switch_at: int, target: Path, title: str) -> None:
     ax.set_ylim(bottom=0, top=max(s["peak_mb"] for s in samples) / 1024 * 1.15)
     ax.axvline(switch_at - 0.5, color="grey", ls="--", lw=1)
     ax.text(switch_at - 0.3, 0.05, " model switch", color="grey", va="bottom", fontsize=8)
-    ax.set_xlabel("generation (2 images each)")
+    ax.set_xlabel("generation")
     ax.set_ylabel("GiB")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
@@ -76,7 +76,7 @@ def build(args) -> Section:
         for run in range(1, count + 1):
             model = str(first if run < switch_at else second)
             with PeakRss() as peak:
-                studio.generate(f"memory run {run}, a lighthouse", model=model, n=2, seed=run * 10, steps=2,
+                studio.generate(f"memory run {run}, a lighthouse", model=model, n=1, seed=run * 10, steps=1,
                                 width=size, height=size, scheduler="DPM++ 2M Karras")
             samples.append({"run": run, "model": "A" if run < switch_at else "B", "peak_mb": peak.peak_mb,
                             "after_mb": rss_mb()})
@@ -101,7 +101,7 @@ def build(args) -> Section:
              + (": the first model is released before the second loads. " if released else
                 ": both models were resident at once during the switch. ") + plot_note)
     method = (f"`python bench/memory_over_time.py`: {count} consecutive `Studio.generate` calls in one process "
-              f"({model_name}, 2 images of {size}², 2 steps each, PNGs and rows written), the model switched to a "
+              f"({model_name}, 1 image of {size}², 1 step each, PNG and row written), the model switched to a "
               f"second folder at run {switch_at}; peak RSS sampled every 5 ms during each run.")
     return Section("2. Memory over time", method, "\n".join(rows), goals, {"samples": samples}, notes)
 
