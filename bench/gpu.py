@@ -3,7 +3,8 @@
 Part A checks GWEN's CUDA code paths on the tiny models (fp16 generation, batch vs single, verify, img2img,
 fp16 spandrel upscale). Part B times an SD1.5-shape pipeline (random weights, true shapes) in fp16 at 512²:
 GWEN's engine vs a bare diffusers call on the same pipeline, a batch of 4 vs 4 single calls, and the
-channels_last fast path; plus full-shape RRDBNet x4plus tiled upscaling. Prints Markdown; writes JSON too.
+channels_last and torch.compile fast paths, and Studio.generate end to end (PNG + catalog row); plus
+full-shape RRDBNet x4plus tiled upscaling at 512² and 1024². Prints Markdown; writes JSON too.
 
     python bench/gpu.py --out results.json            # on the GPU machine
     python bench/gpu.py --smoke                       # a tiny CPU run that only checks the script works
@@ -74,13 +75,15 @@ def part_a(device: str, tmp: Path) -> dict:
 def part_b(device: str, tmp: Path, size: int, steps: int, runs: int) -> dict:
     import torch
 
+    from gwen.config import Settings
     from gwen.demo import build_sd15_shape
-    from gwen.engine import Engine
     from gwen.params import ImageParams
+    from gwen.studio import Studio
 
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
     folder = build_sd15_shape(tmp / "sd15-shape", dtype)
-    engine = Engine(tmp / "models", device=device)
+    studio = Studio(tmp / "home-b", settings=Settings(device=device))
+    engine = studio.engine
     loaded = engine.load(str(folder))
     pipe = loaded.pipe
     base = ImageParams.build(prompt="a lighthouse at dusk, oil painting", model=str(folder), steps=steps,
@@ -95,11 +98,21 @@ def part_b(device: str, tmp: Path, size: int, steps: int, runs: int) -> dict:
     def gwen(n=1):
         engine.render([base.replace(seed=1 + k) for k in range(n)])
 
+    def generate(n=1):  # what a user gets: the engine plus PNG files (fsync) and catalog rows
+        studio.generate(base.prompt, model=str(folder), n=n, seed=1, steps=steps, guidance=7.5, width=size,
+                        height=size, scheduler="DPM++ 2M Karras")
+
     results = {}
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     results["bare_1"], _ = timed(bare, device, runs)
     results["gwen_1"], _ = timed(gwen, device, runs)
+    results["generate_1"], _ = timed(generate, device, runs)
+    studio.catalog.hold = True  # GWEN_CATALOG_HOLD=1: no open/close of the DuckDB file per call
+    results["generate_1_held"], _ = timed(generate, device, runs)
+    studio.catalog.hold = False
+    studio.catalog.close()
+    results["bare_1_again"], _ = timed(bare, device, runs)
     import os
     os.environ["GWEN_ALWAYS_RELEASE"] = "1"  # the strict policy: empty the CUDA cache after every job
     results["gwen_1_always_release"], _ = timed(gwen, device, runs)
@@ -114,6 +127,19 @@ def part_b(device: str, tmp: Path, size: int, steps: int, runs: int) -> dict:
         results["peak_vram_gib"] = torch.cuda.max_memory_allocated() / 2**30
     pipe.unet.to(memory_format=torch.channels_last)
     results["gwen_1_channels_last"], _ = timed(gwen, device, runs)
+    if device.startswith("cuda"):  # the optional fast path: torch.compile of the UNet (channels_last kept)
+        try:
+            plain_unet = pipe.unet
+            pipe.unet = torch.compile(plain_unet)
+            start = time.perf_counter()
+            gwen()
+            sync(device)
+            results["compile_first_call_s"] = time.perf_counter() - start
+            results["gwen_1_compiled"], _ = timed(gwen, device, runs)
+            results["gwen_batch4_compiled"], _ = timed(lambda: gwen(4), device, runs, warmup=1)
+            pipe.unet = plain_unet
+        except Exception as exc:  # report, do not lose the other numbers
+            results["compile_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     return results
 
 
@@ -133,7 +159,15 @@ def part_c(device: str, size: int, runs: int) -> dict:
         loaded = up.load(path)
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8))
     seconds, _ = timed(lambda: up.upscale(image, loaded, UpscaleSettings()), device, runs)
-    return {"upscale_input": size, "upscale_seconds": seconds, "tile": up.default_tile()}
+    big = image.resize((2 * size, 2 * size))
+    big_seconds, _ = timed(lambda: up.upscale(big, loaded, UpscaleSettings()), device, runs)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        up.upscale(big, loaded, UpscaleSettings())
+    return {"upscale_input": size, "upscale_seconds": seconds, "tile": up.default_tile(),
+            "upscale_big_input": 2 * size, "upscale_big_seconds": big_seconds,
+            "upscale_big_peak_vram_gib": torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda")
+            else None}
 
 
 def main() -> None:
@@ -160,6 +194,11 @@ def main() -> None:
     print("|---|---|---|")
     print(f"| bare diffusers, 1 image | {b['bare_1']:.3f} | 1.00 |")
     print(f"| GWEN engine, 1 image | {b['gwen_1']:.3f} | {b['gwen_1'] / b['bare_1']:.3f} vs bare |")
+    print(f"| GWEN Studio.generate, 1 image (PNG + row) | {b['generate_1']:.3f} | "
+          f"{b['generate_1'] / b['bare_1']:.3f} vs bare |")
+    print(f"| GWEN Studio.generate, catalog held open (GWEN_CATALOG_HOLD=1) | {b['generate_1_held']:.3f} | "
+          f"{b['generate_1_held'] / b['bare_1']:.3f} vs bare |")
+    print(f"| bare diffusers again (drift check) | {b['bare_1_again']:.3f} | {b['bare_1_again'] / b['bare_1']:.3f} |")
     print(f"| GWEN engine, 1 image, cache emptied after every job | {b['gwen_1_always_release']:.3f} | "
           f"{b['gwen_1_always_release'] / b['bare_1']:.3f} vs bare |")
     print(f"| one gc.collect() in this process | {b['gc_collect_s']:.3f} | |")
@@ -167,9 +206,19 @@ def main() -> None:
     print(f"| GWEN 4 × 1 | {b['gwen_4x1']:.3f} | 1.00 |")
     print(f"| GWEN 1 image, UNet channels_last | {b['gwen_1_channels_last']:.3f} | "
           f"{b['gwen_1_channels_last'] / b['gwen_1']:.3f} vs GWEN |")
+    if "gwen_1_compiled" in b:
+        print(f"| GWEN 1 image, torch.compile(UNet), first call (compiles) | {b['compile_first_call_s']:.1f} | |")
+        print(f"| GWEN 1 image, torch.compile(UNet) | {b['gwen_1_compiled']:.3f} | "
+              f"{b['gwen_1_compiled'] / b['gwen_1']:.3f} vs GWEN |")
+        print(f"| GWEN batch of 4, torch.compile(UNet) | {b['gwen_batch4_compiled']:.3f} | "
+              f"{b['gwen_batch4_compiled'] / b['gwen_batch4']:.3f} vs uncompiled |")
+    elif "compile_error" in b:
+        print(f"| torch.compile | failed: {b['compile_error']} | |")
     c = report["c"]
     print(f"| RRDBNet x4plus {c['upscale_input']}² → {4 * c['upscale_input']}² (tile {c['tile']}) | "
           f"{c['upscale_seconds']:.3f} | |")
+    print(f"| RRDBNet x4plus {c['upscale_big_input']}² → {4 * c['upscale_big_input']}² (tile {c['tile']}) | "
+          f"{c['upscale_big_seconds']:.3f} | peak VRAM {c['upscale_big_peak_vram_gib'] or 0:.2f} GiB |")
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
 

@@ -15,6 +15,10 @@ Contract:
   to ``lock_timeout`` seconds while another process (a dashboard, a queue
   runner, a CLI call) has it. Only if the file stays locked that long does it
   raise ``CatalogBusy``. Within one process, access is serialized by a lock.
+  Opening and closing costs ~40 ms per operation; a process that owns its
+  GWEN_HOME alone (a dedicated ``gwen serve``) may set ``GWEN_CATALOG_HOLD=1``
+  to keep the file open until ``close()``: other processes then get
+  ``CatalogBusy`` for as long as it runs.
 """
 
 from __future__ import annotations
@@ -59,10 +63,11 @@ def _in_session(method):
 class Catalog:
     """A DuckDB catalog file (``$GWEN_HOME/gwen.duckdb``)."""
 
-    def __init__(self, path: Path, lock_timeout: float | None = None):
+    def __init__(self, path: Path, lock_timeout: float | None = None, hold: bool | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock_timeout = float(os.environ.get("GWEN_LOCK_TIMEOUT", 30)) if lock_timeout is None else lock_timeout
+        self.hold = os.environ.get("GWEN_CATALOG_HOLD") == "1" if hold is None else hold
         self._lock = threading.RLock()
         self._con = None
         self._depth = 0
@@ -72,14 +77,14 @@ class Catalog:
     def session(self):
         """Hold the file open for a block of operations (re-entrant); closed when the outermost block ends."""
         with self._lock:
-            if self._depth == 0:
+            if self._con is None:
                 self._con = self._open()
             self._depth += 1
             try:
                 yield self._con
             finally:
                 self._depth -= 1
-                if self._depth == 0:
+                if self._depth == 0 and not self.hold:
                     con, self._con = self._con, None
                     con.close()
 
@@ -112,7 +117,11 @@ class Catalog:
         return con
 
     def close(self) -> None:
-        """Nothing stays open between operations; kept for symmetry with other resources."""
+        """Close the file if ``hold`` kept it open (otherwise nothing stays open between operations)."""
+        with self._lock:
+            if self._con is not None and self._depth == 0:
+                con, self._con = self._con, None
+                con.close()
 
     # --- writes -------------------------------------------------------------
     @_in_session

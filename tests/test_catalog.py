@@ -200,6 +200,31 @@ def test_processes_take_turns_and_a_long_holder_gives_a_clear_busy_error(tmp_pat
     assert CatalogBusy.exit_code == 2
 
 
+def test_hold_keeps_the_file_open_until_close(tmp_path):
+    """GWEN_CATALOG_HOLD (a dedicated server): no open/close per operation; others are locked out until close()."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "held.duckdb"
+    held = Catalog(path, hold=True)
+    held.insert([make("held")])
+    assert held._con is not None  # still open after the operation
+    probe = textwrap.dedent(f"""
+        from gwen.catalog import Catalog
+        from gwen.errors import CatalogBusy
+        try:
+            print("COUNT", Catalog({str(path)!r}, lock_timeout=0.3).count())
+        except CatalogBusy:
+            print("BUSY")
+    """)
+    run = lambda: subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout
+    assert "BUSY" in run()
+    assert held.count() == 1
+    held.close()
+    assert held._con is None and "COUNT 1" in run()
+
+
 def test_parse_day():
     from gwen.catalog import parse_day
 

@@ -240,3 +240,18 @@ def test_presets_download_from_a_mirror_and_offline_says_where_to_put_the_file(s
 def test_preset_already_present_is_used_without_network(tmp_path):
     (tmp_path / "RealESRGAN_x2plus.pth").write_bytes(b"placed by hand")
     assert resolve_upscaler("x2plus", tmp_path) == tmp_path / "RealESRGAN_x2plus.pth"
+
+
+@pytest.mark.parametrize("length", [31, 64, 256, 257, 300, 511, 512, 1000, 1024, 4099])
+@pytest.mark.parametrize("tile, overlap, multiple", [(256, 16, 1), (64, 16, 4), (512, 16, 8), (48, 12, 1)])
+def test_tile_layout_covers_with_the_fewest_evenly_shared_tiles(length, tile, overlap, multiple):
+    from gwen.upscale import _layout
+
+    size, starts = _layout(length, tile, overlap, multiple)
+    if length <= tile:
+        assert (size, starts) == (length, [0])
+        return
+    assert size <= tile and size % multiple == 0
+    assert starts[0] == 0 and starts[-1] + size == length  # covered, nothing past the edge
+    assert all(b - a <= size - 2 * overlap for a, b in zip(starts, starts[1:]))  # neighbours share 2·overlap
+    assert len(starts) == -(-(length - 2 * overlap) // (tile - 2 * overlap))  # no more tiles than needed
