@@ -72,7 +72,7 @@ def part_a(device: str, tmp: Path) -> dict:
     }
 
 
-def part_b(device: str, tmp: Path, size: int, steps: int, runs: int) -> dict:
+def part_b(device: str, tmp: Path, size: int, steps: int, runs: int, compile_unet: bool = True) -> dict:
     import torch
 
     from gwen.config import Settings
@@ -102,16 +102,26 @@ def part_b(device: str, tmp: Path, size: int, steps: int, runs: int) -> dict:
         studio.generate(base.prompt, model=str(folder), n=n, seed=1, steps=steps, guidance=7.5, width=size,
                         height=size, scheduler="DPM++ 2M Karras")
 
+    def generate_held(n=1):  # GWEN_CATALOG_HOLD=1: no open/close of the DuckDB file per call
+        plain, studio._catalog = studio._catalog, held
+        try:
+            generate(n)
+        finally:
+            studio._catalog = plain
+
+    from _common import side_by_side  # interleaved rounds: A B C D, D C B A, …
+
+    from gwen.catalog import Catalog
+    held = Catalog(tmp / "held.duckdb", hold=True)
     results = {}
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    results["bare_1"], _ = timed(bare, device, runs)
-    results["gwen_1"], _ = timed(gwen, device, runs)
-    results["generate_1"], _ = timed(generate, device, runs)
-    studio.catalog.hold = True  # GWEN_CATALOG_HOLD=1: no open/close of the DuckDB file per call
-    results["generate_1_held"], _ = timed(generate, device, runs)
-    studio.catalog.hold = False
-    studio.catalog.close()
+    single = side_by_side({"bare_1": bare, "gwen_1": gwen, "generate_1": generate, "generate_1_held": generate_held},
+                          runs)
+    grid = side_by_side({"gwen_batch4": lambda: gwen(4), "generate_batch4": lambda: generate(4),
+                         "generate_batch4_held": lambda: generate_held(4)}, runs)
+    held.close()
+    results.update({name: statistics.median(times) for name, times in {**single, **grid}.items()})
     results["bare_1_again"], _ = timed(bare, device, runs)
     import os
     os.environ["GWEN_ALWAYS_RELEASE"] = "1"  # the strict policy: empty the CUDA cache after every job
@@ -121,13 +131,12 @@ def part_b(device: str, tmp: Path, size: int, steps: int, runs: int) -> dict:
     start = time.perf_counter()
     gc.collect()
     results["gc_collect_s"] = time.perf_counter() - start
-    results["gwen_batch4"], _ = timed(lambda: gwen(4), device, runs)
     results["gwen_4x1"], _ = timed(lambda: [gwen(1) for _ in range(4)], device, runs)
     if device.startswith("cuda"):
         results["peak_vram_gib"] = torch.cuda.max_memory_allocated() / 2**30
     pipe.unet.to(memory_format=torch.channels_last)
     results["gwen_1_channels_last"], _ = timed(gwen, device, runs)
-    if device.startswith("cuda"):  # the optional fast path: torch.compile of the UNet (channels_last kept)
+    if device.startswith("cuda") and compile_unet:  # the optional fast path: torch.compile of the UNet
         try:
             plain_unet = pipe.unet
             pipe.unet = torch.compile(plain_unet)
@@ -174,6 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny CPU run to check the script itself")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (~1 minute)")
     args = parser.parse_args()
     import torch
 
@@ -184,7 +194,7 @@ def main() -> None:
         t0 = time.perf_counter()
         report["a"] = part_a(device, Path(tmp))
         print(json.dumps(report["a"]), flush=True)
-        report["b"] = part_b(device, Path(tmp), size, steps, runs)
+        report["b"] = part_b(device, Path(tmp), size, steps, runs, not args.no_compile)
         print(json.dumps(report["b"]), flush=True)
         report["c"] = part_c(device, up_size, runs)
         report["seconds_total"] = time.perf_counter() - t0
@@ -198,6 +208,10 @@ def main() -> None:
           f"{b['generate_1'] / b['bare_1']:.3f} vs bare |")
     print(f"| GWEN Studio.generate, catalog held open (GWEN_CATALOG_HOLD=1) | {b['generate_1_held']:.3f} | "
           f"{b['generate_1_held'] / b['bare_1']:.3f} vs bare |")
+    print(f"| GWEN Studio.generate, batch of 4 (4 PNGs + rows) | {b['generate_batch4']:.3f} | "
+          f"{b['generate_batch4'] / b['gwen_batch4']:.3f} vs engine batch of 4 |")
+    print(f"| GWEN Studio.generate, batch of 4, catalog held open | {b['generate_batch4_held']:.3f} | "
+          f"{b['generate_batch4_held'] / b['gwen_batch4']:.3f} vs engine batch of 4 |")
     print(f"| bare diffusers again (drift check) | {b['bare_1_again']:.3f} | {b['bare_1_again'] / b['bare_1']:.3f} |")
     print(f"| GWEN engine, 1 image, cache emptied after every job | {b['gwen_1_always_release']:.3f} | "
           f"{b['gwen_1_always_release'] / b['bare_1']:.3f} vs bare |")

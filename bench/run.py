@@ -5,7 +5,7 @@ block of docs/PERFORMANCE.md (between the ``bench/run.py`` markers) is replaced;
 runs, history) is kept. Raw numbers go to docs/bench/latest.json, the memory curve to
 docs/memory-over-time.png.
 
-    python bench/run.py              # about 17 minutes on 2 CPU cores; writes docs/
+    python bench/run.py              # about 22 minutes on 2 CPU cores; writes docs/
     python bench/run.py --quick      # about 2 minutes: checks every script works; writes nothing
     python bench/run.py --only catalog_scale cold_start
 """

@@ -18,6 +18,7 @@ import io
 import secrets
 import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +38,7 @@ from gwen.presets import default_model, preset_for
 
 ProgressFn = Callable[[int, int], None]
 IMPORT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+_WRITERS = 4  # files of one grid written side by side
 
 
 @dataclass(frozen=True)
@@ -229,10 +231,12 @@ class Studio:
                     batch={"id": batch_id, "index": item.index, "size": item.size},
                     model_hash=loaded.model_hash if loaded else None, duration_ms=round(item.chunk_ms / item.size, 1),
                     device=engine.device, dtype=engine.dtype_name, versions=versions())
-                self._write_file(record, item.image, item.params.infotext(self._infotext_extra(record)))
                 records.append(record)
-                fresh.append(record)
-            self._commit(fresh, job, records)  # rows after files: a crash in between leaves files reindex adopts
+                fresh.append((record, item))
+            self._write_files([(record, item.image, item.params.infotext(self._infotext_extra(record)))
+                               for record, item in fresh])
+            # rows after files: a crash in between leaves files that reindex adopts
+            self._commit([record for record, _ in fresh], job, records)
             return records
 
     def _commit(self, fresh: list[ImageRecord], job, every: list[ImageRecord] | None = None) -> None:
@@ -247,6 +251,18 @@ class Studio:
 
     def _write_file(self, record: ImageRecord, image: Image.Image, infotext: str | None) -> None:
         files.write_png_atomic(self.path_of(record), image, chunks_for(record.file_record(), infotext))
+
+    def _write_files(self, items: list[tuple[ImageRecord, Image.Image, str | None]]) -> None:
+        """Write a grid's files side by side: PNG encoding (~45 ms for 512², the GIL released) and the two
+        fsyncs per file would otherwise add up, one image after another. Every file is on disk when this
+        returns; the first failure is raised after the others have finished."""
+        if len(items) <= 1:
+            for item in items:
+                self._write_file(*item)
+            return
+        with ThreadPoolExecutor(max_workers=min(len(items), _WRITERS)) as pool:
+            for future in [pool.submit(self._write_file, *item) for item in items]:
+                future.result()
 
     # --- upscaling ----------------------------------------------------------------
     def upscale(self, source: str | Path, model: str = "x4plus", scale: float | None = None,
