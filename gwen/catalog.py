@@ -289,37 +289,35 @@ class Catalog:
     def lineage(self, image_id: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
         """(ancestors from the root down to the image, descendants of the image, nearest first).
 
-        Every image carries its family's ``root_id``, so the whole family comes back in one index lookup and
-        is walked here; rows whose ``root_id`` disagrees with their parent's (hand-edited or adopted files)
-        fall back to the recursive walk over ``parent_id``.
+        Every image carries its family's ``root_id``, so the family's (id, parent) pairs come back in one index
+        lookup and are walked here, then only the records on the path are read; rows whose ``root_id``
+        disagrees with their parent's (hand-edited or adopted files) fall back to the recursive walk.
         """
         full = self.resolve(image_id)
-        family = {r.id: r for r in map(_record, self.con.execute(
-            f"SELECT {_COLUMNS} FROM images WHERE root_id = (SELECT root_id FROM images WHERE id = ?)",
-            [full]).fetchall())}
-        if full not in family:
-            return self._lineage_by_walk(full)
-        up = [family[full]]
-        while up[-1].parent_id is not None:
-            parent = family.get(up[-1].parent_id)
-            if parent is None or len(up) > len(family):
+        root = self.con.execute("SELECT root_id FROM images WHERE id = ?", [full]).fetchone()[0]
+        parent_of = dict(self.con.execute("SELECT id, parent_id FROM images WHERE root_id = ?", [root]).fetchall())
+        up = [full]
+        while parent_of.get(up[-1]) is not None:
+            if parent_of[up[-1]] not in parent_of or len(up) > len(parent_of):
                 return self._lineage_by_walk(full)
-            up.append(parent)
-        children: dict[str, list[ImageRecord]] = {}
-        for record in family.values():
-            if record.parent_id is not None:
-                children.setdefault(record.parent_id, []).append(record)
-        down, level, seen = [], [full], {full}
+            up.append(parent_of[up[-1]])
+        children: dict[str, list[str]] = {}
+        for child, parent in parent_of.items():
+            if parent is not None:
+                children.setdefault(parent, []).append(child)
+        down, level = [], [full]
         while level:
-            nxt = sorted((c for p in level for c in children.get(p, ()) if c.id not in seen), key=lambda r: r.id)
-            seen.update(c.id for c in nxt)
-            down.extend(nxt)
-            level = [c.id for c in nxt]
+            level = sorted(c for p in level for c in children.get(p, ()))
+            down.extend(level)
+            if len(down) > len(parent_of):  # a cycle: only hand-edited rows can make one
+                return self._lineage_by_walk(full)
         if self.con.execute("SELECT 1 FROM images WHERE parent_id IN (SELECT unnest(?::VARCHAR[])) AND "
-                            "root_id IS DISTINCT FROM ? LIMIT 1",
-                            [[full, *(r.id for r in down)], family[full].root_id]).fetchone():
+                            "root_id IS DISTINCT FROM ? LIMIT 1", [[full, *down], root]).fetchone():
             return self._lineage_by_walk(full)
-        return up[::-1], down
+        rows = {r.id: r for r in map(_record, self.con.execute(
+            f"SELECT {_COLUMNS} FROM images WHERE root_id = ? AND id IN (SELECT unnest(?::VARCHAR[]))",
+            [root, up + down]).fetchall())}
+        return [rows[i] for i in reversed(up)], [rows[i] for i in down]
 
     def _lineage_by_walk(self, full: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
         up = self.con.execute(f"""
