@@ -72,6 +72,7 @@ def make_pngs(studio, model: str, count: int) -> float:
                                   width=64, height=64)[0]
     with Image.open(studio.path_of(seed_record)) as im:
         image = im.convert("RGB")
+    infotext = studio.infotext(seed_record)  # the A1111 text every GWEN PNG carries beside its JSON record
     start = time.perf_counter()
     base = datetime.now(timezone.utc)
     for k in range(count - 1):
@@ -80,7 +81,7 @@ def make_pngs(studio, model: str, count: int) -> float:
             seed_record, id=image_id, root_id=image_id, created_at=base + timedelta(milliseconds=k),
             path=str(files.image_path(studio.home, image_id).relative_to(studio.home)),
             params={**seed_record.params, "seed": 1000 + k, "prompt": f"{seed_record.params['prompt']} #{k}"})
-        studio._write_file(record, image, None)
+        studio._write_file(record, image, infotext)
     return time.perf_counter() - start
 
 
