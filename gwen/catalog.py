@@ -205,22 +205,9 @@ class Catalog:
     # --- reads ------------------------------------------------------------------
     @_in_session
     def resolve(self, image_id: str) -> str:
-        """A full id for ``image_id`` or a unique prefix of one (≥ 6 characters); else NotFound."""
-        candidate = str(image_id).strip().upper()
-        if len(candidate) == 26:
-            candidate = check_id(candidate)
-            if self.con.execute("SELECT 1 FROM images WHERE id = ?", [candidate]).fetchone():
-                return candidate
-            raise NotFound(f"image {image_id!r}: not in the catalog")
-        if len(candidate) < MIN_PREFIX or not re.fullmatch(r"[0-9A-HJKMNP-TV-Z]+", candidate):
-            raise NotFound(f"image id {image_id!r}: not a GWEN image id (26 characters, or a unique prefix of "
-                           f"at least {MIN_PREFIX})")
-        rows = self.con.execute("SELECT id FROM images WHERE starts_with(id, ?) LIMIT 2", [candidate]).fetchall()
-        if not rows:
-            raise NotFound(f"image {image_id!r}: not in the catalog")
-        if len(rows) > 1:
-            raise NotFound(f"image id prefix {image_id!r}: matches more than one image; give more characters")
-        return rows[0][0]
+        """The full id for ``image_id``: a whole id, or a unique prefix or suffix of one (≥ 6 characters),
+        as the UI shows them; else NotFound naming the rule."""
+        return _resolve_id(self.con, "images", "image", image_id)
 
     @_in_session
     def get(self, image_id: str) -> ImageRecord:
@@ -348,13 +335,22 @@ class Catalog:
     }
 
     @_in_session
-    def rating_by(self, by: str) -> list[dict[str, Any]]:
+    def rating_by(self, by: str, query: SearchQuery | None = None) -> list[dict[str, Any]]:
+        """Mean rating and count of the rated images among those ``query`` matches (all when None), grouped."""
         if by not in self.RATING_GROUPS:
             raise InvalidInput(f"group by {by!r}: choose one of {', '.join(self.RATING_GROUPS)}")
+        where, args = _where(query or SearchQuery())
         rows = self.con.execute(
             f"SELECT {self.RATING_GROUPS[by]} AS grp, avg(rating), count(*) FROM images "
-            f"WHERE NOT deleted AND rating > 0 AND {by} IS NOT NULL GROUP BY grp ORDER BY min({by})").fetchall()
+            f"WHERE {where} AND rating > 0 AND {by} IS NOT NULL GROUP BY grp ORDER BY min({by})", args).fetchall()
         return [{"group": g, "mean_rating": round(float(m), 2), "images": int(c)} for g, m, c in rows]
+
+    @_in_session
+    def tag_counts(self, limit: int = 200) -> list[tuple[str, int]]:
+        """Every tag in use (on images not deleted) with how many images carry it, most used first."""
+        return [(t, int(c)) for t, c in self.con.execute(
+            "SELECT tag, count(*) AS c FROM (SELECT unnest(tags) AS tag FROM images WHERE NOT deleted) "
+            "GROUP BY tag ORDER BY c DESC, tag LIMIT ?", [limit]).fetchall()]
 
     @_in_session
     def stats(self) -> dict[str, Any]:
@@ -413,17 +409,10 @@ class JobStore:
             return dict(con.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
 
     def resolve(self, job_id: str) -> JobRecord:
-        candidate = str(job_id).strip().upper()
-        if len(candidate) < MIN_PREFIX or not re.fullmatch(r"[0-9A-HJKMNP-TV-Z]+", candidate):
-            raise NotFound(f"job {job_id!r}: not a job id (26 characters, or a unique prefix of at least {MIN_PREFIX})")
+        """The job for a whole id, or a unique prefix or suffix of one (≥ 6 characters); else NotFound."""
         with self.catalog.session() as con:
-            rows = con.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE starts_with(id, ?) LIMIT 2",
-                               [candidate]).fetchall()
-        if not rows:
-            raise NotFound(f"job {job_id!r}: no such job in the queue")
-        if len(rows) > 1:
-            raise NotFound(f"job id prefix {job_id!r}: matches more than one job; give more characters")
-        return _job(rows[0])
+            full = _resolve_id(con, "jobs", "job", job_id)
+            return _job(con.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", [full]).fetchone())
 
     def claim_next(self) -> JobRecord | None:
         """The oldest pending job, now running with one more attempt (None if the queue is empty)."""
@@ -483,6 +472,30 @@ class JobStore:
                 "UPDATE jobs SET status = 'pending', updated_at = now() WHERE status = 'running' RETURNING id"
             ).fetchall()))
             return len(found[0])
+
+
+def _resolve_id(con, table: str, what: str, given: str) -> str:
+    """A whole id, or the one id that starts or ends with ``given`` (≥ MIN_PREFIX characters)."""
+    candidate = str(given).strip().upper()
+    if len(candidate) == 26:
+        if what == "image":
+            candidate = check_id(candidate)
+        if con.execute(f"SELECT 1 FROM {table} WHERE id = ?", [candidate]).fetchone():
+            return candidate
+        raise NotFound(f"{what} {given!r}: not in the catalog" if what == "image" else
+                       f"{what} {given!r}: no such {what} in the queue")
+    if len(candidate) < MIN_PREFIX or not re.fullmatch(r"[0-9A-HJKMNP-TV-Z]+", candidate):
+        raise NotFound(f"{what} id {given!r}: not a GWEN {what} id (26 characters, or a unique prefix or suffix "
+                       f"of at least {MIN_PREFIX})")
+    rows = con.execute(f"SELECT id FROM {table} WHERE starts_with(id, ?) OR ends_with(id, ?) LIMIT 2",
+                       [candidate, candidate]).fetchall()
+    if not rows:
+        raise NotFound(f"{what} {given!r}: not in the catalog (no image id starts or ends with it)" if what == "image"
+                       else f"{what} {given!r}: no such {what} in the queue (no {what} id starts or ends with it)")
+    if len(rows) > 1:
+        raise NotFound(f"{what} id {given!r}: matches more than one {what} ({rows[0][0]}, {rows[1][0]}); "
+                       "give more characters")
+    return rows[0][0]
 
 
 def _holder(message: str) -> str:

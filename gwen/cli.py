@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("id")
     re_ = cmd("restore", "undo a delete")
     re_.add_argument("id")
+    di = cmd("diff", "compare 2 to 4 images: the settings that differ")
+    di.add_argument("ids", nargs="+", metavar="ID")
     li = cmd("lineage", "ancestors and descendants of an image")
     li.add_argument("id")
     im = cmd("import", "import images (A1111, ComfyUI, InvokeAI, GWEN metadata is read)")
@@ -399,6 +401,13 @@ def _dispatch_catalog(studio, args: argparse.Namespace) -> int:
             record = getattr(studio, c)(args.id)
         _print_images(studio, [record], args.json)
         return 0
+    if c == "diff":
+        result = studio.compare(args.ids)
+        if args.json:
+            print(json.dumps({k: v for k, v in result.items() if k != "images"}))
+        else:
+            _print_differences(result)
+        return 0
     if c == "lineage":
         tree = studio.lineage(args.id)
         if args.json:
@@ -441,6 +450,17 @@ def _dispatch_catalog(studio, args: argparse.Namespace) -> int:
         print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
         return 0
     raise InvalidInput(f"unknown command {c!r}")
+
+
+def _print_differences(result: dict[str, Any]) -> None:
+    ids = [i[-8:] for i in result["ids"]]
+    rows = [[d["parameter"], *("-" if v is None else str(v) for v in d["values"])] for d in result["differences"]]
+    widths = [max(len(r[k]) for r in [["setting", *ids], *rows]) for k in range(len(ids) + 1)]
+    for row in [["setting", *ids], *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    if not rows:
+        print("no differences")
+    print("the same in all: " + ", ".join(result["same"]), file=sys.stderr)
 
 
 def _queue(studio, args: argparse.Namespace) -> int:

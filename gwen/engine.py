@@ -16,6 +16,10 @@ Contract:
   one first and releases its memory; ``memory.after_job`` runs after every
   render. img2img reuses the loaded components
   (``from_pipe``), never a second load.
+- ``on_preview(first_index, images)`` (optional) receives cheap previews of
+  the images being rendered, about six times per render (``gwen.preview``:
+  a linear latent-to-RGB map, no VAE); ``first_index`` is the position of
+  ``images[0]`` in ``params_list``.
 - ``on_step(done, total)`` is called after every denoising step; if
   ``cancel`` (a ``threading.Event``) is set, rendering stops with
   ``Cancelled`` and returns nothing.
@@ -31,7 +35,6 @@ import functools
 import hashlib
 import json
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,8 +46,10 @@ from PIL import Image
 from gwen import memory
 from gwen.demo import ensure_tiny_sd
 from gwen.errors import Cancelled, InvalidInput, ModelUnavailable
+from gwen.hub import HUB_ID
 from gwen.params import ImageParams
 from gwen.presets import MODEL_PRESETS, preset_named
+from gwen.preview import PreviewTap, latents_to_images, preview_steps
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +72,10 @@ SCHEDULER_SPECS: dict[str, tuple[str, dict]] = {
 }
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
 
 ProgressFn = Callable[[int, int], None]
+PreviewFn = Callable[[int, list[Image.Image]], None]
 
 
 @dataclass(frozen=True)
@@ -122,10 +128,22 @@ def resolve_model(ref: str, models_dir: Path) -> ModelSource:
             raise ModelUnavailable(f"model {ref!r}: a checkpoint file must end in "
                                    f"{', '.join(SINGLE_FILE_SUFFIXES)}")
         return ModelSource(str(path), "file", str(path), "sdxl" if "xl" in path.name.lower() else "sd1")
-    if ref.startswith((".", "/", "~")) or ref.lower().endswith(SINGLE_FILE_SUFFIXES) or not _HUB_ID.match(ref):
+    if ref.startswith((".", "/", "~")) or ref.lower().endswith(SINGLE_FILE_SUFFIXES) or not HUB_ID.match(ref):
         raise ModelUnavailable(f"model {ref!r}: no such file or folder, and not a preset "
                                f"({', '.join(MODEL_PRESETS)}) nor a Hugging Face id like 'owner/name'")
     return ModelSource(ref, "hub", ref, "sdxl" if "xl" in ref.lower() else "sd1")
+
+
+def check_available(ref: str, models_dir: Path) -> ModelSource:
+    """Resolve ``ref`` and make sure it can load, before torch is imported: a Hub model that is not in the
+    cache costs one short probe of the Hub, so an offline machine is told in seconds (ModelUnavailable)."""
+    from gwen import hub
+
+    source = resolve_model(ref, models_dir)
+    if source.kind == "hub" and hub.cached_snapshot(source.location) is None:
+        preset = preset_named(ref)
+        hub.probe(source.location, ref=preset.name if preset is not None else ref)
+    return source
 
 
 def _family_of_folder(path: Path) -> str:
@@ -209,16 +227,31 @@ class Engine:
             raise ModelUnavailable(_load_failure_message(source, exc)) from exc
 
     def _load_from_hub(self, source: ModelSource, kwargs: dict):
+        """The Hugging Face cache first (no network at all); then one short probe of the Hub, so an offline
+        machine fails in seconds; only then the download (with diffusers' own retries and progress)."""
+        from gwen import hub
+
+        if hub.cached_snapshot(source.location) is not None:
+            try:
+                return self._from_pretrained_hub(source, kwargs, local_files_only=True)
+            except Exception:  # an incomplete snapshot: complete it from the Hub below, if it can be reached
+                if hub.offline():
+                    raise
+        preset = preset_named(source.location)
+        hub.probe(source.location, ref=preset.name if preset is not None else None)
+        log.info("loading %s (first use downloads it into the Hugging Face cache)", source.location)
+        return self._from_pretrained_hub(source, kwargs)
+
+    def _from_pretrained_hub(self, source: ModelSource, kwargs: dict, **extra):
         from diffusers import AutoPipelineForText2Image
 
-        log.info("loading %s (first use downloads it into the Hugging Face cache)", source.location)
         if "float16" in str(self.dtype):
             try:
-                return AutoPipelineForText2Image.from_pretrained(source.location, variant="fp16", **kwargs)
+                return AutoPipelineForText2Image.from_pretrained(source.location, variant="fp16", **kwargs, **extra)
             except (OSError, ValueError) as exc:
                 if "variant" not in str(exc).lower() and "fp16" not in str(exc).lower():
                     raise
-        return AutoPipelineForText2Image.from_pretrained(source.location, **kwargs)
+        return AutoPipelineForText2Image.from_pretrained(source.location, **kwargs, **extra)
 
     def _load_single_file(self, source: ModelSource, kwargs: dict):
         from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
@@ -258,7 +291,8 @@ class Engine:
 
     # --- rendering ------------------------------------------------------------
     def render(self, params_list: list[ImageParams], init_images: dict[str, Image.Image] | None = None,
-               on_step: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[Rendered]:
+               on_step: ProgressFn | None = None, cancel: threading.Event | None = None,
+               on_preview: PreviewFn | None = None) -> list[Rendered]:
         """Render every params, grouping batch-compatible neighbours into sub-batches."""
         if not params_list:
             return []
@@ -274,8 +308,12 @@ class Engine:
                     def step(k: int, _total: int, base=done) -> None:
                         if on_step:
                             on_step(base + k, total_steps)
+
+                    def preview(images: list[Image.Image], first=len(results)) -> None:
+                        on_preview(first, images)
                     started = time.perf_counter()
-                    images = self._render_chunk(loaded, chunk, init_images or {}, step, cancel)
+                    images = self._render_chunk(loaded, chunk, init_images or {}, step, cancel,
+                                                preview if on_preview else None)
                     elapsed = (time.perf_counter() - started) * 1000
                     done += _steps_of(chunk[0])
                     results += [Rendered(img, p, number, i, len(chunk), elapsed)
@@ -318,16 +356,21 @@ class Engine:
                 raise InvalidInput(f"size={p.width}x{p.height}: model {p.model!r} needs multiples of {factor}")
 
     def _render_chunk(self, loaded: LoadedModel, chunk: list[ImageParams], init_images: dict[str, Image.Image],
-                      on_step: ProgressFn | None, cancel: threading.Event | None) -> list[Image.Image]:
+                      on_step: ProgressFn | None, cancel: threading.Event | None,
+                      on_preview: Callable[[list[Image.Image]], None] | None = None) -> list[Image.Image]:
         import torch
 
         first = chunk[0]
         steps_here = _steps_of(first)
         generators = [torch.Generator("cpu").manual_seed(p.seed) for p in chunk]
+        preview_at = preview_steps(steps_here) if on_preview else frozenset()
+        taps: list[PreviewTap] = []
 
         def callback(pipe, step: int, timestep, kwargs):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled by the user; nothing from this job was written")
+            if step + 1 in preview_at and taps:
+                on_preview(latents_to_images(taps[0].latents(kwargs["latents"]), loaded.family))
             if on_step:
                 on_step(step + 1, steps_here)
             return kwargs
@@ -345,6 +388,8 @@ class Engine:
         if first.is_img2img:
             pipe = self._img2img(loaded)
             pipe.scheduler = self._scheduler(loaded, first.scheduler)
+            if on_preview:
+                taps.append(PreviewTap(pipe.scheduler))
             init = init_images.get(first.init_image_id)
             if init is None:
                 raise InvalidInput(f"init image {first.init_image_id}: not provided for img2img")
@@ -354,6 +399,8 @@ class Engine:
         else:
             pipe = loaded.pipe
             pipe.scheduler = self._scheduler(loaded, first.scheduler)
+            if on_preview:
+                taps.append(PreviewTap(pipe.scheduler))
             shape = (pipe.unet.config.in_channels, first.height // pipe.vae_scale_factor,
                      first.width // pipe.vae_scale_factor)
             latents = torch.stack([initial_noise(p, shape, g) for p, g in zip(chunk, generators)])
@@ -433,9 +480,11 @@ def _model_hash(source: ModelSource, pipe) -> str:
 def _load_failure_message(source: ModelSource, exc: Exception) -> str:
     first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     if source.kind == "hub":
+        from gwen.hub import download_command
+
         return (f"model {source.ref!r} could not be loaded from the Hugging Face cache or the Hub "
                 f"({type(exc).__name__}: {first_line}). If this machine is offline, download it once elsewhere "
-                f"(`huggingface-cli download {source.location}`) and copy the HF cache here, or point --model at a "
+                f"(`{download_command(source.location)}`) and copy the HF cache here, or point --model at a "
                 f"local diffusers folder or a .safetensors/.ckpt file; `--model tiny` runs the offline demo model.")
     return f"model {source.ref!r} could not be loaded ({type(exc).__name__}: {first_line})"
 

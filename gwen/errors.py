@@ -30,7 +30,19 @@ class NotFound(GwenError, LookupError):
 
 
 class ModelUnavailable(GwenError):
-    """A model could not be found or loaded (offline, bad path, bad file)."""
+    """A model could not be found or loaded (offline, bad path, bad file).
+
+    ``model`` (the reference as given), ``hub_id`` and ``reason`` (``offline``,
+    ``unreachable``, ``gated``, ``missing``) let a front end write its own
+    advice; the message is the command line's.
+    """
+
+    def __init__(self, message: str, *, model: str | None = None, hub_id: str | None = None,
+                 reason: str | None = None):
+        super().__init__(message)
+        self.model = model
+        self.hub_id = hub_id
+        self.reason = reason
 
 
 class ImageRejected(GwenError):

@@ -50,6 +50,24 @@ def pick_device(preferred: str | None = None) -> str:
     return "cpu"
 
 
+def likely_device(preferred: str | None = None) -> str:
+    """``pick_device``'s answer without importing torch when it is not loaded yet (Home must not pay 5 s for
+    it): an NVIDIA driver means cuda, Apple silicon means mps, else cpu."""
+    import platform
+    import sys
+    from pathlib import Path
+
+    if preferred:
+        return preferred
+    if "torch" in sys.modules:
+        return pick_device()
+    if Path("/proc/driver/nvidia/version").exists():
+        return "cuda"
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return "mps"
+    return "cpu"
+
+
 def pick_dtype(device: str, preferred: str | None = None):
     import torch
 

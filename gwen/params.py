@@ -96,6 +96,23 @@ class NoiseVariation(BaseModel):
         return v
 
 
+def prompt_problem(prompt: str) -> str | None:
+    """Why ``prompt`` cannot be rendered (the same words everywhere a prompt is typed), or None."""
+    if not prompt or not prompt.strip():
+        return f"prompt={prompt!r}: must contain some text (not empty or only whitespace)"
+    if len(prompt) > MAX_PROMPT_CHARS:
+        return f"prompt of {len(prompt)} characters: must be at most {MAX_PROMPT_CHARS} characters"
+    return None
+
+
+def check_prompt(prompt: str) -> str:
+    """``prompt`` if it can be rendered, else InvalidInput with the rule (what Home and Generate both show)."""
+    problem = prompt_problem(prompt)
+    if problem:
+        raise InvalidInput(problem)
+    return prompt
+
+
 def _check_seed(label: str, v: int) -> None:
     if isinstance(v, bool) or not isinstance(v, int) or not (0 <= v <= MAX_SEED):
         raise ValueError(f"{label}={v!r}: must be an integer from 0 to {MAX_SEED}")
@@ -125,10 +142,9 @@ class ImageParams(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _prompt(cls, v: str) -> str:
-        if not v or not v.strip():
-            raise ValueError(f"prompt={v!r}: must contain some text (not empty or only whitespace)")
-        if len(v) > MAX_PROMPT_CHARS:
-            raise ValueError(f"prompt of {len(v)} characters: must be at most {MAX_PROMPT_CHARS} characters")
+        problem = prompt_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("negative_prompt")

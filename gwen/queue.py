@@ -64,16 +64,20 @@ class Entry:
     where: str  # file:line (or file:job N)
 
 
-def read_batch(path: str | Path) -> tuple[dict[str, Any], list[Entry]]:
-    """(defaults, entries) from a batch file; InvalidInput with file:line on malformed content."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"batch file {str(path)!r}: no such file")
+def read_batch(path: str | Path, name: str | None = None) -> tuple[dict[str, Any], list[Entry]]:
+    """(defaults, entries) from a batch file; InvalidInput with file:line on malformed content.
+
+    ``name`` is how messages and job sources name the file (an upload's own name rather than the temporary
+    path it was saved to); by default its path."""
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidInput(f"batch file {str(name or file)!r}: no such file")
+    path = name or str(file)  # only ever used in messages and sources from here on
     try:
-        text = path.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InvalidInput(f"{path}: not a UTF-8 text file") from None
-    suffix = path.suffix.lower()
+    suffix = file.suffix.lower()
     if suffix == ".jsonl":
         entries = []
         for number, line in enumerate(text.splitlines(), 1):
@@ -109,7 +113,7 @@ def _toml_line(message: str) -> str:
     return match.group(1) if match else "?"
 
 
-def _structured(data: Any, path: Path) -> tuple[dict[str, Any], list[Entry]]:
+def _structured(data: Any, path: str) -> tuple[dict[str, Any], list[Entry]]:
     defaults: dict[str, Any] = {}
     if isinstance(data, dict):
         unknown = set(data) - {"defaults", "jobs"}
@@ -133,7 +137,7 @@ def _as_job(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _nonempty(entries: list[Entry], path: Path) -> list[Entry]:
+def _nonempty(entries: list[Entry], path: str) -> list[Entry]:
     if not entries:
         raise InvalidInput(f"{path}: the batch is empty (no prompts or jobs)")
     if len(entries) > MAX_JOBS_PER_FILE:
@@ -141,11 +145,12 @@ def _nonempty(entries: list[Entry], path: Path) -> list[Entry]:
     return entries
 
 
-def plan_batch(path: str | Path, defaults: dict[str, Any], studio, rng: random.Random | None = None
-               ) -> list[JobRecord]:
-    """Every job of the file, resolved and validated; raises before anything is enqueued."""
+def plan_batch(path: str | Path, defaults: dict[str, Any], studio, rng: random.Random | None = None,
+               name: str | None = None) -> list[JobRecord]:
+    """Every job of the file, resolved and validated; raises before anything is enqueued. ``name``: how
+    messages and the jobs' ``source`` name the file (see ``read_batch``)."""
     rng = rng or random.Random()
-    file_defaults, entries = read_batch(path)
+    file_defaults, entries = read_batch(path, name)
     merged_defaults = {**file_defaults, **{k: v for k, v in defaults.items() if v is not None}}
     jobs: list[JobRecord] = []
     for entry in entries:

@@ -93,14 +93,15 @@ class RemoteStudio:
         self._client.close()
 
     # --- making images ---------------------------------------------------------------
-    def generate(self, prompt: str, *, on_step=None, cancel=None, **options: Any) -> list[ImageRecord]:
+    def generate(self, prompt: str, *, on_step=None, cancel=None, on_preview=None, **options: Any
+                 ) -> list[ImageRecord]:
         return self._records(self._json("POST", "/api/generate", json={"prompt": prompt, **options}, render=True))
 
-    def reroll(self, image_id: str, n: int = 4, seed: int | None = None, **_: Any) -> list[ImageRecord]:
+    def reroll(self, image_id: str, n: int = 4, seed: int | None = None, **_progress: Any) -> list[ImageRecord]:
         return self._records(self._json("POST", f"/api/images/{_seg(image_id)}/reroll", json={"n": n, "seed": seed},
                                         render=True))
 
-    def vary(self, image_id: str, *, on_step=None, cancel=None, **options: Any) -> list[ImageRecord]:
+    def vary(self, image_id: str, *, on_step=None, cancel=None, on_preview=None, **options: Any) -> list[ImageRecord]:
         return self._records(self._json("POST", f"/api/images/{_seg(image_id)}/vary", json=_vary_body(options),
                                         render=True))
 
@@ -119,7 +120,7 @@ class RemoteStudio:
         return self._records(self._json("POST", f"/api/images/{_seg(parent_id)}/vary/render", json=body,
                                         render=True))
 
-    def upscale(self, source: str | Path, model: str = "x4plus", scale: float | None = None,
+    def upscale(self, source: str | Path, model: str | None = None, scale: float | None = None,
                 tile: int | None = None, pre_shrink: float = 1.0) -> ImageRecord:
         path = Path(str(source))
         if path.is_file():  # a local file: upload (import) it first
@@ -163,20 +164,7 @@ class RemoteStudio:
         return self._json("GET", f"/api/images/{_seg(record.id)}")["infotext"]
 
     def search(self, query: SearchQuery) -> tuple[list[ImageRecord], int]:
-        params: list[tuple[str, Any]] = []
-        for key in ("text", "model", "op", "min_rating", "favorite", "sort", "limit", "offset"):
-            value = getattr(query, key)
-            if value is not None:
-                params.append((key, value))
-        params += [("descending", query.descending), ("only_deleted", query.only_deleted),
-                   ("include_deleted", query.include_deleted)]
-        params += [("filter", f"{f.field}{f.op}{f.value}") for f in query.filters]
-        params += [("tag", t) for t in query.tags]
-        if query.since:
-            params.append(("since", query.since.isoformat()))
-        if query.until:
-            params.append(("until", query.until.isoformat()))
-        data = self._json("GET", "/api/images", params=params)
+        data = self._json("GET", "/api/images", params=_query_params(query))
         return self._records(data), data["total"]
 
     def lineage(self, image_id: str) -> dict[str, Any]:
@@ -193,8 +181,27 @@ class RemoteStudio:
     def engine_status(self) -> dict[str, Any]:
         return {**self.stats()["engine"], "location": self.url}
 
-    def rating_stats(self, by: str) -> list[dict[str, Any]]:
-        return self._json("GET", "/api/rating-stats", params={"by": by})
+    def rating_stats(self, by: str, query: SearchQuery | None = None) -> list[dict[str, Any]]:
+        return self._json("GET", "/api/rating-stats", params=[("by", by), *_query_params(query or SearchQuery())])
+
+    def tags(self) -> list[tuple[str, int]]:
+        return [(t["tag"], t["images"]) for t in self._json("GET", "/api/tags")["tags"]]
+
+    def compare(self, ids) -> dict[str, Any]:
+        data = self._json("GET", "/api/compare", params=[("ids", str(i)) for i in ids])
+        return {**data, "images": [ImageRecord.from_dict(r) for r in data["images"]]}
+
+    def default_upscaler(self) -> str:
+        return self._json("GET", "/api/settings")["upscaler"]
+
+    def set_default_model(self, ref: str) -> str:
+        return self._json("POST", "/api/settings", json={"model": ref})["model"]
+
+    def set_default_upscaler(self, ref: str) -> str:
+        return self._json("POST", "/api/settings", json={"upscaler": ref})["upscaler"]
+
+    def model_status(self, ref: str | None = None) -> dict[str, Any]:
+        return self._json("GET", "/api/models/status", params={"model": ref} if ref else None)
 
     def location_of(self, record: ImageRecord) -> str:
         return f"{self.url}/api/images/{record.id}/file"
@@ -238,11 +245,13 @@ class RemoteStudio:
         return ImageRecord.from_dict(self._json("POST", f"/api/images/{_seg(image_id)}/restore"))
 
     # --- queue ----------------------------------------------------------------------------------
-    def queue_add(self, path: str | Path, defaults: dict[str, Any] | None = None) -> list[JobRecord]:
+    def queue_add(self, path: str | Path, defaults: dict[str, Any] | None = None, name: str | None = None
+                  ) -> list[JobRecord]:
         path = Path(path)
         if not path.is_file():
-            raise InvalidInput(f"batch file {str(path)!r}: no such file")
-        data = self._json("POST", "/api/queue", json={"filename": path.name, "content": path.read_text("utf-8"),
+            raise InvalidInput(f"batch file {str(name or path)!r}: no such file")
+        data = self._json("POST", "/api/queue", json={"filename": name or path.name,
+                                                      "content": path.read_text("utf-8"),
                                                       "defaults": {k: v for k, v in (defaults or {}).items()
                                                                    if v is not None}})
         return [JobRecord.from_dict(j) for j in data["jobs"]]
@@ -261,7 +270,24 @@ class RemoteStudio:
         return JobRecord.from_dict(self._json("POST", f"/api/queue/{_seg(job_id)}/retry"))
 
     def default_model(self) -> str:
-        return self.stats()["engine"].get("default_model") or "sd15"
+        return self._json("GET", "/api/settings")["model"]
+
+
+def _query_params(query: SearchQuery) -> list[tuple[str, Any]]:
+    params: list[tuple[str, Any]] = []
+    for key in ("text", "model", "op", "min_rating", "favorite", "sort", "limit", "offset"):
+        value = getattr(query, key)
+        if value is not None:
+            params.append((key, value))
+    params += [("descending", query.descending), ("only_deleted", query.only_deleted),
+               ("include_deleted", query.include_deleted)]
+    params += [("filter", f"{f.field}{f.op}{f.value}") for f in query.filters]
+    params += [("tag", t) for t in query.tags]
+    if query.since:
+        params.append(("since", query.since.isoformat()))
+    if query.until:
+        params.append(("until", query.until.isoformat()))
+    return params
 
 
 def _vary_body(options: dict[str, Any]) -> dict[str, Any]:

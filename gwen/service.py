@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header, Request, UploadFile
+from fastapi import Depends, FastAPI, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -54,6 +54,7 @@ class GenerateBody(_Body):
     width: int | None = None
     height: int | None = None
     scheduler: str | None = None
+    variations: list[dict[str, Any]] | None = None  # a kept noise chain ("use these settings" of a variation)
 
 
 class RerollBody(_Body):
@@ -69,7 +70,9 @@ class VaryBody(_Body):
     locks: list[str] = []
     guidance_range: tuple[float, float] | None = None
     steps_range: tuple[int, int] | None = None
+    schedulers: list[str] | None = None
     seed: int | None = None
+    model: str | None = None  # render the children with this model instead of the parent's
 
 
 class RenderPlannedBody(_Body):
@@ -78,7 +81,7 @@ class RenderPlannedBody(_Body):
 
 
 class UpscaleBody(_Body):
-    model: str = "x4plus"
+    model: str | None = None  # None: the server's default upscaler
     scale: float | None = None
     tile: int | None = None
     pre_shrink: float = 1.0
@@ -95,6 +98,11 @@ class FavoriteBody(_Body):
 class TagBody(_Body):
     tags: list[str]
     remove: bool = False
+
+
+class SettingsBody(_Body):
+    model: str | None = None
+    upscaler: str | None = None
 
 
 class QueueBody(_Body):
@@ -219,14 +227,17 @@ def create_app(studio, token: str, max_body: int = MAX_BODY) -> FastAPI:
         return _images(rendering("reroll", lambda s, c: studio.reroll(image_id, body.n, body.seed, on_step=s,
                                                                       cancel=c)))
 
+    def vary_options(body: VaryBody) -> dict[str, Any]:
+        return {**body.model_dump(), "model": safe_model_ref(studio, body.model)}
+
     @app.post("/api/images/{image_id}/vary", dependencies=guard)
     def vary(image_id: str, body: VaryBody) -> dict[str, Any]:
         return _images(rendering("vary", lambda s, c: studio.vary(image_id, on_step=s, cancel=c,
-                                                                  **body.model_dump())))
+                                                                  **vary_options(body))))
 
     @app.post("/api/images/{image_id}/vary/plan", dependencies=guard)
     def plan_variations(image_id: str, body: VaryBody) -> dict[str, Any]:
-        parent, children, plan = studio.plan_variations(image_id, **body.model_dump())
+        parent, children, plan = studio.plan_variations(image_id, **vary_options(body))
         return {"parent": parent.to_dict(), "children": [c.to_dict() for c in children],
                 "plan": {**plan.to_dict(), "remix_prompt": plan.remix_prompt}}
 
@@ -244,7 +255,7 @@ def create_app(studio, token: str, max_body: int = MAX_BODY) -> FastAPI:
     @app.post("/api/images/{image_id}/upscale", dependencies=guard)
     def upscale(image_id: str, body: UpscaleBody) -> dict[str, Any]:
         full_id = studio.resolve(image_id)  # an id, never a path on the server
-        options = {**body.model_dump(), "model": safe_model_ref(studio, body.model)}
+        options = {**body.model_dump(), "model": safe_model_ref(studio, body.model or studio.default_upscaler())}
         return _images([rendering("upscale", lambda s, c: studio.upscale(full_id, **options))])
 
     @app.post("/api/import", dependencies=guard)
@@ -260,18 +271,21 @@ def create_app(studio, token: str, max_body: int = MAX_BODY) -> FastAPI:
         return {"images": [r.to_dict() for r in result["imported"]], "skipped": [
             {k: v for k, v in s.items() if k != "path"} for s in result["skipped"]]}
 
+    def search_query(text: str | None = None, filter: list[str] = Query(default=[]),  # noqa: A002
+                     model: str | None = None, op: str | None = None, min_rating: int | None = None,
+                     favorite: bool | None = None, tag: list[str] = Query(default=[]), since: str | None = None,
+                     until: str | None = None, only_deleted: bool = False, include_deleted: bool = False,
+                     sort: str = "created_at", descending: bool = True, limit: int = 50,
+                     offset: int = 0) -> SearchQuery:
+        return SearchQuery(text=text, filters=tuple(Filter.parse(f) for f in filter), model=model, op=op,
+                           min_rating=min_rating, favorite=favorite, tags=tuple(tag),
+                           since=parse_day(since, "since") if since else None,
+                           until=parse_day(until, "until") if until else None, only_deleted=only_deleted,
+                           include_deleted=include_deleted, sort=sort, descending=descending, limit=limit,
+                           offset=offset)
+
     @app.get("/api/images", dependencies=guard)
-    def search(text: str | None = None, filter: list[str] | None = None, model: str | None = None,  # noqa: A002
-               op: str | None = None, min_rating: int | None = None, favorite: bool | None = None,
-               tag: list[str] | None = None, since: str | None = None, until: str | None = None,
-               only_deleted: bool = False, include_deleted: bool = False, sort: str = "created_at",
-               descending: bool = True, limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        query = SearchQuery(text=text, filters=tuple(Filter.parse(f) for f in filter or ()), model=model, op=op,
-                            min_rating=min_rating, favorite=favorite, tags=tuple(tag or ()),
-                            since=parse_day(since, "since") if since else None,
-                            until=parse_day(until, "until") if until else None, only_deleted=only_deleted,
-                            include_deleted=include_deleted, sort=sort, descending=descending, limit=limit,
-                            offset=offset)
+    def search(query: SearchQuery = Depends(search_query)) -> dict[str, Any]:
         records, total = studio.search(query)
         return {**_images(records), "total": total}
 
@@ -327,8 +341,34 @@ def create_app(studio, token: str, max_body: int = MAX_BODY) -> FastAPI:
                 "queue": studio.queue_counts()}
 
     @app.get("/api/rating-stats", dependencies=guard)
-    def rating_stats(by: str) -> list[dict[str, Any]]:
-        return studio.rating_stats(by)
+    def rating_stats(by: str, query: SearchQuery = Depends(search_query)) -> list[dict[str, Any]]:
+        return studio.rating_stats(by, query)
+
+    @app.get("/api/tags", dependencies=guard)
+    def tags() -> dict[str, Any]:
+        return {"tags": [{"tag": t, "images": c} for t, c in studio.tags()]}
+
+    @app.get("/api/compare", dependencies=guard)
+    def compare(ids: list[str] = Query(default=[])) -> dict[str, Any]:
+        result = studio.compare(ids)
+        return {**result, "images": [r.to_dict() for r in result["images"]]}
+
+    @app.get("/api/settings", dependencies=guard)
+    def get_settings() -> dict[str, Any]:
+        return {"model": studio.default_model(), "upscaler": studio.default_upscaler(),
+                "model_status": studio.model_status()}
+
+    @app.post("/api/settings", dependencies=guard)
+    def set_settings(body: SettingsBody) -> dict[str, Any]:
+        if body.model is not None:
+            studio.set_default_model(safe_model_ref(studio, body.model))
+        if body.upscaler is not None:
+            studio.set_default_upscaler(safe_model_ref(studio, body.upscaler))
+        return get_settings()
+
+    @app.get("/api/models/status", dependencies=guard)
+    def model_status(model: str | None = None) -> dict[str, Any]:
+        return studio.model_status(safe_model_ref(studio, model) if model else None)
 
     @app.get("/api/progress", dependencies=guard)
     def get_progress() -> dict[str, Any]:
@@ -351,7 +391,7 @@ def create_app(studio, token: str, max_body: int = MAX_BODY) -> FastAPI:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"batch{suffix}"
             path.write_text(body.content, encoding="utf-8")
-            jobs = studio.queue_plan(path, defaults)
+            jobs = studio.queue_plan(path, defaults, name=Path(body.filename).name)
         for job in jobs:  # models named inside the file obey the same rule, before anything is enqueued
             for p in job.spec.get("params", []):
                 safe_model_ref(studio, p.get("model"))

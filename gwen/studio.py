@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import secrets
 import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -29,14 +30,15 @@ from PIL import Image
 
 from gwen import files, variation
 from gwen.catalog import Catalog, ImageRecord, SearchQuery
-from gwen.config import Settings, gwen_home
+from gwen.config import Settings, gwen_home, save_setting
 from gwen.errors import ImageRejected, InvalidInput
 from gwen.journal import Journal, apply_marks
 from gwen.params import MAX_IMAGES_PER_REQUEST, MAX_SEED, ImageParams, canonical_json
 from gwen.pnginfo import chunks_for, read_metadata
-from gwen.presets import default_model, preset_for
+from gwen.presets import default_model, preset_for, preset_named
 
 ProgressFn = Callable[[int, int], None]
+PreviewFn = Callable[[int, list[Image.Image]], None]  # (index of the first image, cheap previews)
 IMPORT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 _WRITERS = 4  # files of one grid written side by side
 
@@ -96,9 +98,49 @@ class Studio:
     def default_model(self) -> str:
         if self.settings.model:
             return self.settings.model
-        from gwen.memory import pick_device
+        from gwen.memory import likely_device
 
-        return default_model(pick_device(self.settings.device))
+        return default_model(likely_device(self.settings.device))
+
+    def default_upscaler(self) -> str:
+        from gwen.upscale import DEFAULT_UPSCALER
+
+        return self.settings.upscaler or DEFAULT_UPSCALER
+
+    def set_default_model(self, ref: str) -> str:
+        """Make ``ref`` the default model from now on (this process, and ``settings.toml`` for the next)."""
+        from gwen.engine import resolve_model
+
+        ref = str(ref or "").strip()
+        if not ref:
+            raise InvalidInput("model='': name a preset, a Hugging Face id, a folder or a checkpoint file")
+        if preset_named(ref) is None:
+            resolve_model(ref, self.home / "models")  # a path that exists, or a well-formed Hub id
+        save_setting(self.home, "model", ref)
+        self.settings = replace(self.settings, model=ref)
+        return ref
+
+    def set_default_upscaler(self, ref: str) -> str:
+        """Make ``ref`` (a preset or a model file) the default upscaler from now on."""
+        from gwen.upscale import UPSCALER_PRESETS
+
+        ref = str(ref or "").strip()
+        if ref not in UPSCALER_PRESETS and not Path(ref).expanduser().is_file():
+            raise InvalidInput(f"upscaler {ref!r}: not a preset ({', '.join(UPSCALER_PRESETS)}) and no such file")
+        save_setting(self.home, "upscaler", ref)
+        self.settings = replace(self.settings, upscaler=ref)
+        return ref
+
+    def model_status(self, ref: str | None = None) -> dict[str, Any]:
+        """What rendering with ``ref`` (default: the default model) needs first, without network or torch:
+        ``ready``, ``download``, ``builds`` (the tiny demo) or ``missing``."""
+        from gwen import hub
+
+        ref = ref or self.default_model()
+        preset = preset_for(ref)
+        return {"model": ref, "label": preset.label if preset else ref,
+                "availability": hub.availability(ref, self.home / "models"),
+                "from_environment": bool(os.environ.get("GWEN_MODEL")) and ref == os.environ.get("GWEN_MODEL")}
 
     def path_of(self, record: ImageRecord) -> Path:
         return self.home / record.path
@@ -115,8 +157,10 @@ class Studio:
     def plan_generate(self, prompt: str, *, negative: str = "", model: str | None = None, n: int = 4,
                       seed: int | None = None, steps: int | None = None, guidance: float | None = None,
                       width: int | None = None, height: int | None = None,
-                      scheduler: str | None = None) -> list[ImageParams]:
-        """The validated params of a grid: seeds ``seed, seed+1, ...``; unset values from the model's preset."""
+                      scheduler: str | None = None, variations: Iterable[dict] | None = None) -> list[ImageParams]:
+        """The validated params of a grid: seeds ``seed, seed+1, ...``; unset values from the model's preset.
+        ``variations``: a noise chain to keep (``[{"seed", "strength"}, ...]``, as "use these settings" of a
+        variation carries it): every image of the grid then starts from its seed's noise slerped along it."""
         _check_n(n)
         model = model or self.default_model()
         preset = preset_for(model)
@@ -128,13 +172,14 @@ class Studio:
             guidance=guidance if guidance is not None else (preset.guidance if preset else 7.0),
             width=width if width is not None else (preset.size if preset else 512),
             height=height if height is not None else (preset.size if preset else 512),
-            scheduler=scheduler or (preset.scheduler if preset else "Euler a"), seed=seed)
+            scheduler=scheduler or (preset.scheduler if preset else "Euler a"), seed=seed,
+            variations=tuple(variations or ()))
         return [base] + [base.replace(seed=seed + i) for i in range(1, n)]
 
     def generate(self, prompt: str, *, on_step: ProgressFn | None = None, cancel: threading.Event | None = None,
-                 **options: Any) -> list[ImageRecord]:
+                 on_preview: PreviewFn | None = None, **options: Any) -> list[ImageRecord]:
         params = self.plan_generate(prompt, **options)
-        return self._render_and_store(params, "generate", None, None, on_step, cancel)
+        return self._render_and_store(params, "generate", None, None, on_step, cancel, on_preview=on_preview)
 
     def render_params(self, params: list[ImageParams], *, on_step: ProgressFn | None = None,
                       cancel: threading.Event | None = None, job=None) -> list[ImageRecord]:
@@ -142,17 +187,21 @@ class Studio:
         return self._render_and_store(params, "generate", None, None, on_step, cancel, job)
 
     def reroll(self, image_id: str, n: int = 4, seed: int | None = None, *, on_step: ProgressFn | None = None,
-               cancel: threading.Event | None = None, job=None) -> list[ImageRecord]:
+               cancel: threading.Event | None = None, job=None, on_preview: PreviewFn | None = None
+               ) -> list[ImageRecord]:
         parent = self.catalog.get(image_id)
         children = variation.reroll(self._params_of(parent), n, seed)
-        return self._render_and_store(children, "reroll", parent, {"modes": ["reroll"]}, on_step, cancel, job)
+        return self._render_and_store(children, "reroll", parent, {"modes": ["reroll"]}, on_step, cancel, job,
+                                      on_preview=on_preview)
 
     def plan_variations(self, image_id: str, strength: str | float = "subtle", modes: str | Iterable[str] = "mix",
                         n: int = 4, prompt: str | None = None, locks: Iterable[str] = (),
                         guidance_range: tuple[float, float] | None = None,
                         steps_range: tuple[int, int] | None = None, schedulers: Iterable[str] | None = None,
-                        seed: int | None = None) -> tuple[ImageRecord, list[ImageParams], variation.VariationPlan]:
-        """Sample (without rendering) the children of ``image_id``: the UI's preview table."""
+                        seed: int | None = None, model: str | None = None
+                        ) -> tuple[ImageRecord, list[ImageParams], variation.VariationPlan]:
+        """Sample (without rendering) the children of ``image_id``: the UI's preview table. ``model`` renders
+        the children with another model than the parent's (an imported image whose model is not here)."""
         parent = self.catalog.get(image_id)
         value, preset = variation.parse_strength(strength)
         plan = variation.VariationPlan(value, variation.parse_modes(modes), preset, prompt)
@@ -168,22 +217,29 @@ class Studio:
         if seed is None:
             seed = secrets.randbelow(MAX_SEED)
         children = variation.sample_children(self._params_of(parent), parent.id, n, plan, ranges, seed)
+        if model:
+            children = [child.replace(model=model) for child in children]
         return parent, children, plan
 
     def vary(self, image_id: str, *, on_step: ProgressFn | None = None, cancel: threading.Event | None = None,
-             job=None, **options: Any) -> list[ImageRecord]:
+             job=None, on_preview: PreviewFn | None = None, **options: Any) -> list[ImageRecord]:
         parent, children, plan = self.plan_variations(image_id, **options)
-        return self._render_and_store(children, "vary", parent, plan.to_dict(), on_step, cancel, job)
+        return self._render_and_store(children, "vary", parent, plan.to_dict(), on_step, cancel, job,
+                                      on_preview=on_preview)
 
     def render_planned(self, parent_id: str, children: list[ImageParams], plan: variation.VariationPlan, *,
-                       on_step: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[ImageRecord]:
+                       on_step: ProgressFn | None = None, cancel: threading.Event | None = None,
+                       on_preview: PreviewFn | None = None) -> list[ImageRecord]:
         """Render children previewed with ``plan_variations`` (exactly those params)."""
         parent = self.catalog.get(parent_id)
-        return self._render_and_store(children, "vary", parent, plan.to_dict(), on_step, cancel)
+        return self._render_and_store(children, "vary", parent, plan.to_dict(), on_step, cancel,
+                                      on_preview=on_preview)
 
     def _params_of(self, record: ImageRecord) -> ImageParams:
+        """The generation params of a record (an imported record's extra metadata, such as its model hash or
+        the sampler name another tool wrote, is kept on the record but is not a parameter)."""
         try:
-            return ImageParams.from_json(record.params)
+            return ImageParams.from_json({k: v for k, v in record.params.items() if k in ImageParams.model_fields})
         except InvalidInput as exc:
             raise InvalidInput(f"image {record.id} has no complete generation parameters "
                                f"(op={record.op}, imported from {record.import_source or 'GWEN'}): {exc}") from None
@@ -198,19 +254,22 @@ class Studio:
 
     def _render_and_store(self, params: list[ImageParams], op: str, parent: ImageRecord | None,
                           plan: dict | None, on_step: ProgressFn | None,
-                          cancel: threading.Event | None, job=None) -> list[ImageRecord]:
+                          cancel: threading.Event | None, job=None, *,
+                          on_preview: PreviewFn | None = None) -> list[ImageRecord]:
         """Render, write every file (atomically), then insert the rows in one transaction.
 
         With a queue ``job``, ids are derived from the job (a re-run after a crash writes the same paths),
         images already cataloged are neither rewritten nor re-inserted, and the rows commit together
         with the job's completion.
         """
-        from gwen.engine import versions
+        from gwen.engine import check_available, versions
 
+        for model in dict.fromkeys(p.model for p in params):
+            check_available(model, self.home / "models")  # fails fast (no torch import) when it cannot load
         with self._lock:
             init_images = self._init_images(params)
             engine = self.engine
-            rendered = engine.render(params, init_images, on_step, cancel)
+            rendered = engine.render(params, init_images, on_step, cancel, on_preview)
             loaded = engine._loaded
             ids = [job.image_id(k) if job else files.new_id() for k in range(len(rendered))]
             existing = self.catalog.get_many(ids) if job else {}
@@ -265,11 +324,13 @@ class Studio:
                 future.result()
 
     # --- upscaling ----------------------------------------------------------------
-    def upscale(self, source: str | Path, model: str = "x4plus", scale: float | None = None,
+    def upscale(self, source: str | Path, model: str | None = None, scale: float | None = None,
                 tile: int | None = None, pre_shrink: float = 1.0, job=None) -> ImageRecord:
-        """Upscale a catalog image (or a file, imported first) into a new child image (op=upscale)."""
+        """Upscale a catalog image (or a file, imported first) into a new child image (op=upscale).
+        ``model``: a preset or a file; None = the default upscaler (settings.toml, GWEN_UPSCALER, x4plus)."""
         from gwen.upscale import UpscaleSettings, resolve_upscaler
 
+        model = model or self.default_upscaler()
         settings = UpscaleSettings(tile=tile, pre_shrink=pre_shrink, scale=scale)  # validate before any work
         path = Path(str(source))
         if not files.ID_PATTERN.match(str(source).strip().upper()) and path.is_file():
@@ -328,15 +389,16 @@ class Studio:
 
         return JobStore(self.catalog)
 
-    def queue_plan(self, path: str | Path, defaults: dict[str, Any] | None = None) -> list:
-        """Every job of a batch file, resolved and validated, not yet enqueued."""
+    def queue_plan(self, path: str | Path, defaults: dict[str, Any] | None = None, name: str | None = None) -> list:
+        """Every job of a batch file, resolved and validated, not yet enqueued; ``name`` is how messages and
+        the jobs' sources name the file (an upload's name rather than its temporary path)."""
         from gwen.queue import plan_batch
 
-        return plan_batch(path, defaults or {}, self)
+        return plan_batch(path, defaults or {}, self, name=name)
 
-    def queue_add(self, path: str | Path, defaults: dict[str, Any] | None = None) -> list:
+    def queue_add(self, path: str | Path, defaults: dict[str, Any] | None = None, name: str | None = None) -> list:
         """Plan every job of a batch file (all validated first), then enqueue them together."""
-        jobs = self.queue_plan(path, defaults)
+        jobs = self.queue_plan(path, defaults, name)
         self.jobs.add(jobs)
         return jobs
 
@@ -422,9 +484,21 @@ class Studio:
     def stats(self) -> dict[str, Any]:
         return self.catalog.stats()
 
-    def rating_stats(self, by: str) -> list[dict[str, Any]]:
-        """Mean rating and count of rated images grouped by a setting (guidance band, steps, scheduler, model)."""
-        return self.catalog.rating_by(by)
+    def rating_stats(self, by: str, query: SearchQuery | None = None) -> list[dict[str, Any]]:
+        """Mean rating and count of rated images grouped by a setting (guidance band, steps, scheduler, model),
+        among the images ``query`` matches (the Gallery's filters), or all."""
+        return self.catalog.rating_by(by, query)
+
+    def compare(self, ids: Iterable[str]) -> dict[str, Any]:
+        """2–4 images side by side: their records and only the settings that differ (``gwen.compare``)."""
+        from gwen.compare import check_count, compare
+
+        records = [self.catalog.get(i) for i in check_count(ids)]
+        return {**compare(records), "images": records}
+
+    def tags(self) -> list[tuple[str, int]]:
+        """Tags in use, most used first, with their counts (the tag pickers' suggestions)."""
+        return self.catalog.tag_counts()
 
     def verify(self, image_id: str) -> VerifyResult:
         """Re-render ``image_id`` from its record (same batch layout), write nothing, compare pixels."""

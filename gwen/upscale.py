@@ -5,8 +5,10 @@ Contract:
   ``x2plus``, ``general-x4v3``) → ``models_dir/<official file name>``,
   downloaded on first use from the Real-ESRGAN releases (or the mirror in
   ``GWEN_MODELS_MIRROR``), with a progress bar, a size + sha256 check and an
-  atomic rename; or a path to the user's own ``.pth``/``.safetensors``.
-  Failures raise ``ModelUnavailable`` saying where to put the file.
+  atomic rename; the ``tiny`` preset (random weights, for the offline demo and
+  tests) is built locally on first use; or a path to the user's own
+  ``.pth``/``.safetensors``. Failures raise ``ModelUnavailable`` saying where to
+  put the file, and that ``tiny`` or a model file of one's own work offline.
 - ``download_file`` never leaves a partial file at the target: it writes a
   temporary file beside it and renames only after the size and sha256 match.
 - ``Upscaler.upscale(image, settings)`` pre-shrinks (optional), runs the
@@ -46,9 +48,9 @@ MODEL_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt", ".bin")
 class UpscalerPreset:
     name: str
     filename: str
-    url: str
-    size: int
-    sha256: str
+    url: str | None  # None: built locally (the tiny demo)
+    size: int | None
+    sha256: str | None
     scale: int
     label: str
 
@@ -64,8 +66,11 @@ UPSCALER_PRESETS: dict[str, UpscalerPreset] = {
         UpscalerPreset("general-x4v3", "realesr-general-x4v3.pth", f"{RELEASES}/v0.2.5.0/realesr-general-x4v3.pth",
                        4_885_111, "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292", 4,
                        "Real-ESRGAN general x4v3 (SRVGG compact, fast)"),
+        UpscalerPreset("tiny", "tiny-esrgan-x4.pth", None, None, None, 4,
+                       "Tiny offline demo x4 (random weights, built locally)"),
     )
 }
+DEFAULT_UPSCALER = "x4plus"
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,11 @@ def resolve_upscaler(ref: str, models_dir: Path, download: bool = True, progress
         target = Path(models_dir) / preset.filename
         if target.exists():
             return target
+        if preset.url is None:
+            return ensure_tiny_esrgan(Path(models_dir))
         if not download:
-            raise ModelUnavailable(_missing_message(preset, target, "it is not downloaded yet"))
+            raise ModelUnavailable(_missing_message(preset, target, "it is not downloaded yet"), model=preset.name,
+                                   reason="missing")
         return fetch_preset(preset, Path(models_dir), progress=progress)
     path = Path(ref).expanduser()
     if path.is_file():
@@ -137,13 +145,15 @@ def fetch_preset(preset: UpscalerPreset, models_dir: Path, progress: bool = True
     try:
         return download_file(url, target, preset.size, preset.sha256, progress=progress)
     except ModelUnavailable as exc:
-        raise ModelUnavailable(_missing_message(preset, target, str(exc))) from None
+        raise ModelUnavailable(_missing_message(preset, target, str(exc)), model=preset.name,
+                               reason="unreachable") from None
 
 
 def _missing_message(preset: UpscalerPreset, target: Path, why: str) -> str:
     return (f"upscaler {preset.name!r}: {why}. Download {preset.url} ({preset.size:,} bytes, sha256 "
-            f"{preset.sha256}) on a machine with network and place it at {target}, or pass --model PATH to a "
-            f"file of your own")
+            f"{preset.sha256}) on a machine with network and place it at {target}; or use a model file of your "
+            f"own (--model PATH; in the dashboard: \"A model file\"), or the `tiny` upscaler, which is built "
+            f"locally and works offline (random weights: it proves the loop, it does not sharpen)")
 
 
 def download_file(url: str, target: Path, size: int | None, sha256: str | None, progress: bool = True,
@@ -393,6 +403,16 @@ def _feather(h: int, w: int, ramp: int, top: bool, bottom: bool, left: bool, rig
 
 def _is_oom(exc: Exception) -> bool:
     return "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"
+
+
+def ensure_tiny_esrgan(models_dir: Path) -> Path:
+    """The ``tiny`` preset's file under ``models_dir``, built on first use (atomically, by rename)."""
+    target = Path(models_dir) / UPSCALER_PRESETS["tiny"].filename
+    if not target.exists():
+        staging = target.with_name(f".{target.name}.{os.getpid()}.building")
+        build_tiny_esrgan(staging, 4)
+        os.replace(staging, target)
+    return target
 
 
 def build_tiny_esrgan(target: Path, scale: int = 4) -> Path:

@@ -1,46 +1,57 @@
-"""Generate: prompt → a grid of N images, each with its own seed; U / V·s / V·S / rate / ♥ under each."""
+"""Generate: prompt → a grid of N images, each with its own seed; U / V·s / V·S / rate / ♥ / tags under each."""
 
 import streamlit as st
 
+from gwen.ui import actions
+from gwen.ui.cards import grid
+from gwen.ui.common import PAGES, joined, plural
+from gwen.ui.forms import KEEP, generation_settings, kept
+from gwen.ui.models import AUTORUN, model_line
+from gwen.ui.progress import Pending
 from gwen.ui.state import page
-from gwen.ui.widgets import (Progress, breadcrumb, follow_navigation, generation_settings, guarded, image_grid,
-                             record_pick, run_vary_request)
 
-studio = page("Generate")
-follow_navigation()
+HERE = PAGES["generate"]
+studio = page("Generate", HERE)
 st.title("Generate")
-breadcrumb(studio)
+actions.breadcrumb()
 
-prefill = st.session_state.pop("gwen_prefill", None) or {}
-if prefill.get("prompt"):
-    st.session_state["prompt"] = prefill["prompt"]
-    st.session_state["negative"] = prefill.get("negative_prompt", "")
-    st.session_state["model_default"] = prefill.get("model")
-prompt = st.text_area("Prompt", key="prompt", placeholder="a lighthouse at dusk, oil painting")
-negative = st.text_input("Negative prompt", key="negative")
-settings = generation_settings(studio, prefill)
-if st.button("Generate", type="primary") or st.session_state.pop("gwen_autorun", False):
-    progress = Progress("Generating")
-    records = guarded(lambda: studio.generate(prompt, negative=negative, on_step=progress, **settings))
-    progress.done()
-    if records:
-        st.session_state["gwen_grid"] = [r.id for r in records]
-        record_pick(records[0].id, f"“{prompt[:30]}”")
+prompt = st.text_area("Prompt", key=kept("gen_prompt", ""), persist_state=KEEP,
+                      placeholder="a lighthouse at dusk, oil painting")
+negative = st.text_input("Negative prompt", key=kept("gen_negative", ""), persist_state=KEEP)
+settings = generation_settings(studio)
+model_line(studio)
+if st.session_state.get("gwen_settings_warning"):
+    st.warning(st.session_state.pop("gwen_settings_warning"))
 
-children = run_vary_request(studio)
-if children:
-    st.session_state["gwen_grid"] = [c.id for c in children]
 
-grid_ids = st.session_state.get("gwen_grid") or []
-if grid_ids:
-    found = studio.get_many(grid_ids)
-    records = [found[i] for i in grid_ids if i in found]
-    st.subheader(f"{len(records)} images" + (f" · {records[0].op}" if records else ""))
-    if records and st.button("🔄 Reroll the grid", help="same settings, new seeds"):
-        progress = Progress("Rerolling")
-        rerolled = guarded(lambda: studio.reroll(records[0].id, n=len(records), on_step=progress))
-        progress.done()
-        if rerolled:
-            st.session_state["gwen_grid"] = [r.id for r in rerolled]
-            st.rerun()
-    image_grid(studio, records, key="grid")
+def again() -> None:
+    st.session_state[AUTORUN] = True
+
+
+pending = None
+autorun = st.session_state.pop(AUTORUN, False)  # "Use the offline demo model", or Home's prompt
+if st.button("Generate", type="primary") or autorun:
+    pending = Pending("Generating", settings["n"],
+                      lambda **cb: studio.generate(prompt, negative=negative, **settings, **cb), "gwen_grid", again)
+request = actions.take(HERE)
+if request is not None:
+    pending = Pending(request.describe(), 4, lambda **cb: studio.vary(request.image_id, strength=request.strength,
+                                                                        n=4, **cb), "gwen_grid")
+
+found = studio.get_many(st.session_state.get("gwen_grid") or [])
+records = [found[i] for i in st.session_state.get("gwen_grid") or [] if i in found]
+if records:
+    head, reroll = st.columns([4, 1])
+    head.subheader(joined([plural(len(records), "image"), records[0].op]))
+    if st.session_state.get("gwen_grid_note"):
+        head.caption(st.session_state["gwen_grid_note"])
+    if reroll.button("🔄 Reroll", help="the same settings, new seeds") and pending is None:
+        parent = records[0]
+        pending = Pending("Rerolling", len(records),
+                          lambda **cb: studio.reroll(parent.id, n=len(records), **cb), "gwen_grid")
+made = grid(studio, records, "grid", HERE, pending)
+if made:
+    st.session_state["gwen_grid_note"] = pending.label
+    actions.record_pick(made[0].id, f"“{made[0].params.get('prompt', '')[:30]}”" if made[0].op == "generate"
+                        else made[0].op)
+    st.rerun()

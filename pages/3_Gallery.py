@@ -7,12 +7,15 @@ import pandas as pd
 import streamlit as st
 
 from gwen.records import OPS, SORT_FIELDS, Filter, SearchQuery
+from gwen.ui import actions
+from gwen.ui.cards import image_card
+from gwen.ui.common import PAGES, guarded, joined, plural, short_id
+from gwen.ui.forms import use_settings
 from gwen.ui.state import page
-from gwen.ui.widgets import current_image_id, follow_navigation, guarded, image_card
 
+HERE = PAGES["gallery"]
 PAGE_SIZE = 24
-studio = page("Gallery")
-follow_navigation()
+studio = page("Gallery", HERE)
 st.title("Gallery")
 
 with st.sidebar:
@@ -32,7 +35,7 @@ with st.sidebar:
     descending = st.checkbox("Descending", value=True, key="g_desc")
 
 
-def build_query(page_number: int):
+def build_query(page_number: int) -> SearchQuery:
     filters = [Filter.parse(line) for line in extra.splitlines() if line.strip()]
     if guidance != (0.0, 30.0):
         filters += [Filter.build("guidance", ">=", guidance[0]), Filter.build("guidance", "<=", guidance[1])]
@@ -45,6 +48,37 @@ def build_query(page_number: int):
                        tags=tuple(t.strip() for t in tags.split(",") if t.strip()), since=since, until=until,
                        only_deleted=show_deleted, sort=sort, descending=descending, limit=PAGE_SIZE,
                        offset=page_number * PAGE_SIZE)
+
+
+def open_detail(image_id: str) -> None:
+    st.query_params["id"] = image_id
+
+
+def close_detail() -> None:
+    st.query_params.pop("id", None)
+
+
+@st.dialog("Image", width="large", on_dismiss=close_detail)
+def detail(record) -> None:
+    left, right = st.columns([1, 1])
+    with left:
+        image_card(studio, record, "detail", HERE)
+    with right:
+        st.subheader(f"Image {record.id}")
+        st.code(studio.infotext(record), language=None, wrap_lines=True)
+        with st.expander("The whole record"):
+            st.json(record.to_dict())
+        if record.params.get("model") and st.button("Use these settings", type="primary"):
+            warning = use_settings(studio, record.params)
+            if warning:
+                st.session_state["gwen_settings_warning"] = warning
+            st.switch_page(PAGES["generate"])
+        links = st.columns(4)
+        links[0].page_link(PAGES["variations"], label="Vary…", query_params={"id": record.id})
+        links[1].page_link(PAGES["upscale"], label="Upscale…", query_params={"id": record.id})
+        links[2].page_link(PAGES["lineage"], label="Lineage", query_params={"id": record.id})
+        links[3].page_link(PAGES["compare"], label="Compare…", query_params={"ids": record.id})
+    actions.arrive(HERE)  # a U / V press inside the dialog changes page now
 
 
 page_number = int(st.session_state.get("g_page", 0))
@@ -63,19 +97,21 @@ if nav[0].button("◀ Previous", disabled=page_number == 0):
 if nav[1].button("Next ▶", disabled=page_number + 1 >= pages):
     st.session_state["g_page"] = page_number + 1
     st.rerun()
-nav[2].caption(f"{total} images · page {page_number + 1} of {pages}")
+nav[2].caption(f"{plural(total, 'image')} · page {page_number + 1} of {pages}")
 
 selected = []
 cols = st.columns(6)
 for i, record in enumerate(records):
     with cols[i % 6]:
-        st.image(str(studio.thumbnail(record)), caption=f"{record.id[-8:]} · {'★' * record.rating}")
-        if st.checkbox("select", key=f"sel-{record.id}", label_visibility="collapsed"):
+        st.image(str(studio.thumbnail(record)), caption=joined([short_id(record.id), "★" * record.rating or None,
+                                                                "♥" if record.favorite else None]), width="stretch")
+        pick, more = st.columns([1, 2])
+        if pick.checkbox("select", key=f"sel-{record.id}", label_visibility="collapsed"):
             selected.append(record.id)
-        st.page_link("pages/3_Gallery.py", label="details", query_params={"id": record.id})
+        more.button("details", key=f"open-{record.id}", on_click=open_detail, args=(record.id,))
 
-with st.expander(f"Bulk actions on {len(selected)} selected", expanded=bool(selected)):
-    a, b, c, d = st.columns(4)
+with st.expander(f"Bulk actions on {plural(len(selected), 'selected image')}", expanded=bool(selected)):
+    a, b, c, d, e = st.columns(5)
     stars = a.selectbox("Rate", range(6), key="bulk_rate")
     if a.button("Apply rating", disabled=not selected):
         for image_id in selected:
@@ -88,44 +124,38 @@ with st.expander(f"Bulk actions on {len(selected)} selected", expanded=bool(sele
         st.rerun()
     if c.button("♥ Favorite", disabled=not selected):
         for image_id in selected:
-            studio.favorite(image_id, True)
+            guarded(lambda: studio.favorite(image_id, True))
         st.rerun()
     if d.button("Restore" if show_deleted else "Delete", disabled=not selected):
         for image_id in selected:
-            (studio.restore if show_deleted else studio.delete)(image_id)
+            guarded(lambda: (studio.restore if show_deleted else studio.delete)(image_id))
         st.rerun()
+    if e.button("Compare", disabled=not (2 <= len(selected) <= 4), help="2 to 4 selected images side by side"):
+        st.switch_page(PAGES["compare"], query_params={"ids": ",".join(selected)})
     fmt = st.radio("Export", ["zip of PNGs", "Parquet", "CSV"], horizontal=True, key="bulk_fmt")
     if st.button("Prepare export of all matching images"):
         suffix = {"zip of PNGs": ".zip", "Parquet": ".parquet", "CSV": ".csv"}[fmt]
         target = Path(tempfile.mkdtemp()) / f"gwen-export{suffix}"
         result = guarded(lambda: studio.export(build_query(0), target))
         if result:
-            st.download_button(f"Download {result['images']} images ({suffix})", target.read_bytes(),
+            st.download_button(f"Download {plural(result['images'], 'image')} ({suffix})", target.read_bytes(),
                                file_name=target.name)
 
-detail_id = current_image_id(studio) if st.query_params.get("id") else None
-if detail_id:
-    st.divider()
-    record = studio.get(detail_id)
-    left, right = st.columns([1, 1])
-    with left:
-        image_card(studio, record, "detail")
-    with right:
-        st.subheader(f"Image {record.id}")
-        st.code(studio.infotext(record), language=None)
-        st.json(record.to_dict(), expanded=False)
-        if record.params.get("model") and st.button("Use these settings"):
-            st.session_state["gwen_prefill"] = dict(record.params)
-            st.switch_page("pages/1_Generate.py")
-        st.page_link("pages/2_Variations.py", label="Vary…", query_params={"id": record.id})
-        st.page_link("pages/5_Upscale.py", label="Upscale…", query_params={"id": record.id})
-        st.page_link("pages/4_Lineage.py", label="Lineage", query_params={"id": record.id})
+if st.query_params.get("id"):
+    detail_id = actions.current_image(studio)
+    record = guarded(lambda: studio.get(detail_id)) if detail_id else None
+    if record is not None:
+        detail(record)
 
 st.divider()
 st.subheader("What you like")
+st.caption("Among the images the filters above select.")
 chart_by = st.selectbox("Mean rating by", ["guidance", "steps", "scheduler", "model"], key="g_chart")
-rating_rows = studio.rating_stats(chart_by)
+rating_rows = guarded(lambda: studio.rating_stats(chart_by, query))
 if rating_rows:
-    st.bar_chart(pd.DataFrame(rating_rows).set_index("group")["mean_rating"])
+    frame = pd.DataFrame(rating_rows)
+    st.bar_chart(frame, x="group", y="mean_rating", x_label=chart_by, y_label="mean rating (★)")
+    st.dataframe(frame.rename(columns={"group": chart_by, "mean_rating": "mean rating", "images": "rated images"}),
+                 hide_index=True)
 else:
-    st.caption("Rate some images to see which settings you like.")
+    st.caption("Rate some of these images to see which settings you like.")

@@ -1,55 +1,69 @@
-"""Lineage: the family graph of an image; select a node to see it, its parameters and its diff to its parent."""
+"""Lineage: the family graph of an image with every node's thumbnail; click a node to open it, compare nodes."""
 
 import streamlit as st
+from PIL import Image
+from streamlit_image_coordinates import streamlit_image_coordinates
 
+from gwen.ui import actions
+from gwen.ui.cards import image_card
+from gwen.ui.common import PAGES, guarded, joined, plural, short_id
+from gwen.ui.lineage_graph import draw, node_at
 from gwen.ui.state import page
-from gwen.ui.widgets import choose_image, follow_navigation, image_card, record_pick
 
-studio = page("Lineage")
-follow_navigation()
+HERE = PAGES["lineage"]
+studio = page("Lineage", HERE)
 st.title("Lineage")
 
-image_id = choose_image(studio, "an image id or a unique prefix of one")
+image_id = actions.choose_image(studio, "an id, or a unique prefix or suffix of one")
 if not image_id:
-    st.info("Open an image's lineage from Generate, Gallery or Variations, or type its id.")
+    st.info("Open an image's lineage with Tree under any image, or type its id.")
     st.stop()
-
-tree = studio.lineage(image_id)
+tree = guarded(lambda: studio.lineage(image_id))
+if tree is None:
+    st.stop()
 nodes = {n["id"]: n for n in tree["nodes"]}
+records = studio.get_many(list(nodes))
 
 
-def dot(tree: dict, focus: str) -> str:
-    lines = ["digraph G {", "rankdir=LR;", 'node [shape=box, style="rounded,filled", fontname="Helvetica"];']
-    for n in tree["nodes"]:
-        colour = "#ffd966" if n["id"] == focus else ("#dddddd" if n["deleted"] else "#cfe2f3")
-        stars = "★" * n["rating"]
-        lines.append(f'"{n["id"]}" [label="{n["id"][-6:]}\\n{n["op"]} {stars}", fillcolor="{colour}"];')
-    for e in tree["edges"]:
-        label = e["op"] + (f" {e['strength']:g}" if e["strength"] is not None else "")
-        lines.append(f'"{e["parent"]}" -> "{e["child"]}" [label="{label}"];')
-    lines.append("}")
-    return "\n".join(lines)
+def open_node(node_id: str) -> None:
+    st.session_state[actions.CURRENT] = node_id
+    st.query_params["id"] = node_id
+    actions.record_pick(node_id, "pick")
 
 
-st.graphviz_chart(dot(tree, image_id))
-choice = st.selectbox("Node", list(nodes), index=list(nodes).index(image_id),
-                      format_func=lambda i: f"{i[-8:]} · {nodes[i]['op']} · {'★' * nodes[i]['rating']}")
-record = studio.get(choice)
-if choice != image_id and st.button("Make this the current image"):
-    st.session_state["gwen_current"] = choice
-    record_pick(choice, "pick")
-    st.query_params["id"] = choice
+thumbs = {i: Image.open(studio.thumbnail(r)) for i, r in records.items()}
+picture, boxes, left_out = draw(tree, thumbs, image_id)
+st.caption(joined([plural(len(nodes), "image") + " in this family", "click an image to open it",
+                   f"{left_out} more not drawn" if left_out else None]))
+click = streamlit_image_coordinates(picture, key=f"graph-{image_id}", width=min(picture.width, 1300),
+                                    cursor="pointer")
+if click:
+    clicked = node_at(boxes, click["x"] * picture.width / click["width"], click["y"] * picture.height / click["height"])
+    if clicked and clicked != image_id:
+        open_node(clicked)
+        st.rerun()
+
+choice = st.selectbox("Open", list(nodes), index=list(nodes).index(image_id),
+                      format_func=lambda i: joined([short_id(i), nodes[i]["op"], "★" * nodes[i]["rating"] or None]))
+if choice != image_id:
+    open_node(choice)
     st.rerun()
+with st.expander("Compare images of this family"):
+    others = st.multiselect("Compare with", [i for i in nodes if i != image_id], max_selections=3,
+                            format_func=lambda i: joined([short_id(i), nodes[i]["op"]]))
+    if st.button("Compare", disabled=not others):
+        st.switch_page(PAGES["compare"], query_params={"ids": ",".join([image_id, *others])})
 
+record = records[image_id]
 left, right = st.columns([1, 1])
 with left:
-    image_card(studio, record, "lineage")
+    image_card(studio, record, "lineage", HERE)
 with right:
-    st.code(studio.infotext(record), language=None)
-    if record.parent_id:
-        parent = studio.get(record.parent_id)
+    st.code(studio.infotext(record), language=None, wrap_lines=True)
+    if record.parent_id and record.parent_id in records:
+        parent = records[record.parent_id]
         keys = sorted(set(parent.params) | set(record.params))
         changed = [{"parameter": k, "parent": str(parent.params.get(k)), "this image": str(record.params.get(k))}
                    for k in keys if parent.params.get(k) != record.params.get(k)]
-        st.caption(f"Changed from parent {parent.id[-8:]} ({record.op})")
+        st.caption(f"Changed from parent {short_id(parent.id)} ({record.op})")
         st.table(changed or [{"parameter": "(none)", "parent": "", "this image": ""}])

@@ -1,68 +1,82 @@
-"""Upscale: a catalog image or an uploaded PNG, with Real-ESRGAN presets or your own model file."""
+"""Upscale: a catalog image or an uploaded one, with Real-ESRGAN presets (``tiny`` works offline) or a model file."""
 
-import os
 import tempfile
 from pathlib import Path
 
 import streamlit as st
+from PIL import Image
 
 from gwen.files import open_image_checked
+from gwen.ui import actions
+from gwen.ui.common import PAGES, guarded, joined, short_id
+from gwen.ui.compare_view import same_size
+from gwen.ui.forms import KEEP, kept, upscaler_picker
 from gwen.ui.state import page
-from gwen.ui.widgets import breadcrumb, choose_image, follow_navigation, guarded, record_pick
-from gwen.upscale import UPSCALER_PRESETS
 
-studio = page("Upscale")
-follow_navigation()
+HERE = PAGES["upscale"]
+studio = page("Upscale", HERE)
 st.title("Upscale")
-breadcrumb(studio)
+actions.breadcrumb()
 
-upload = st.file_uploader("…or upload an image (PNG metadata from A1111, ComfyUI, InvokeAI is kept)",
+upload = st.file_uploader("…or upload an image (A1111, ComfyUI, InvokeAI metadata is read and kept)",
                           type=["png", "jpg", "jpeg", "webp"])
 if upload is not None and st.session_state.get("gwen_uploaded") != upload.file_id:
     data = upload.getvalue()
     if guarded(lambda: open_image_checked(data)) is not None:  # not an image, truncated, or a bomb: st.error
-        folder = Path(tempfile.mkdtemp())
-        path = folder / Path(upload.name).name
+        path = Path(tempfile.mkdtemp()) / Path(upload.name).name
         path.write_bytes(data)
         result = guarded(lambda: studio.import_paths([path]))
         if result:
             record = (result["imported"] or [studio.get(result["skipped"][0]["id"])])[0]
-            st.session_state["gwen_current"] = record.id
+            st.session_state[actions.CURRENT] = record.id
             st.session_state["gwen_uploaded"] = upload.file_id
             st.query_params["id"] = record.id
             st.success(f"Imported as {record.id}")
-source_id = choose_image(studio, "an image id, or U under any image, or upload one above")
+
+request = actions.take(HERE)
+source_id = request.image_id if request else actions.choose_image(
+    studio, "an id (or a unique prefix or suffix), U under any image, or upload one above")
 if not source_id:
     st.info("Pick an image (U under any image), type its id, or upload one.")
     st.stop()
-source = studio.get(source_id)
+source = guarded(lambda: studio.get(source_id))
+if source is None:
+    st.stop()
+st.query_params["id"] = source.id
 
-default_model = os.environ.get("GWEN_UPSCALER", "x4plus")
-options = [*UPSCALER_PRESETS, "file…"]
 cols = st.columns(4)
-choice = cols[0].selectbox("Upscaler", options, index=options.index(default_model) if default_model in options
-                           else len(options) - 1, format_func=lambda n: UPSCALER_PRESETS[n].label
-                           if n in UPSCALER_PRESETS else "A model file (.pth / .safetensors)")
-model = choice if choice != "file…" else cols[0].text_input("Model file", value=default_model
-                                                            if default_model not in options else "")
-scale = cols[1].number_input("Final scale", 1.0, 4.0, 4.0 if choice != "x2plus" else 2.0, 0.5)
-tile = cols[2].number_input("Tile (px)", 0, 2048, 0, 32, help="0 = the device's default")
-pre_shrink = cols[3].number_input("Pre-shrink", 0.05, 1.0, 1.0, 0.05)
+with cols[0]:
+    model = upscaler_picker(studio)
+scale = cols[1].number_input("Final scale (0 = the model's)", 0.0, 8.0, step=0.5, key=kept("up_scale", 0.0),
+                             persist_state=KEEP)
+tile = cols[2].number_input("Tile (px, 0 = the device's default)", 0, 2048, step=32, key=kept("up_tile", 0),
+                            persist_state=KEEP)
+pre_shrink = cols[3].number_input("Pre-shrink", 0.05, 1.0, step=0.05, key=kept("up_pre_shrink", 1.0),
+                                  persist_state=KEEP)
 
-if st.button("Upscale", type="primary"):
-    with st.spinner("Upscaling…"):
-        result = guarded(lambda: studio.upscale(source.id, model=model, scale=float(scale),
+go = st.button("Upscale", type="primary")
+if request is not None:
+    st.info(f"{request.describe()}: upscaling with {model}.")
+if go or request is not None:
+    with st.spinner(f"Upscaling with {model}…"):
+        result = guarded(lambda: studio.upscale(source.id, model=model, scale=float(scale) or None,
                                                 tile=int(tile) or None, pre_shrink=float(pre_shrink)))
     if result:
         st.session_state["gwen_upscaled"] = result.id
-        record_pick(result.id, "upscale")
+        st.session_state["gwen_upscale_note"] = (request.describe() if request else "Upscale") + f": done with {model}."
+        actions.record_pick(result.id, "upscale")
 
-before, after = st.columns(2)
-before.image(str(studio.path_of(source)), caption=f"before · {source.width}×{source.height}")
 done_id = st.session_state.get("gwen_upscaled")
-if done_id:
-    done = studio.get(done_id)
-    if done.parent_id == source.id:
-        after.image(str(studio.path_of(done)), caption=f"after · {done.width}×{done.height} · {done.id[-8:]}")
-        after.download_button("Download PNG", studio.path_of(done).read_bytes(), file_name=f"{done.id}.png",
-                              mime="image/png")
+done = guarded(lambda: studio.get(done_id)) if done_id else None
+before, after = st.columns(2)
+if done is not None and done.parent_id == source.id:
+    if st.session_state.get("gwen_upscale_note"):
+        st.success(st.session_state["gwen_upscale_note"])
+    shown = same_size([Image.open(studio.path_of(source)), Image.open(studio.path_of(done))])
+    before.image(shown[0], caption=f"before · {source.width}×{source.height}", width="stretch")
+    after.image(shown[1], caption=joined([f"after · {done.width}×{done.height}", short_id(done.id)]),
+                width="stretch")
+    after.download_button("Download PNG", studio.path_of(done).read_bytes(), file_name=f"{done.id}.png",
+                          mime="image/png")
+else:
+    before.image(str(studio.path_of(source)), caption=f"before · {source.width}×{source.height}", width="stretch")

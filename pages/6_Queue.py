@@ -1,78 +1,126 @@
-"""Queue: add batches, watch jobs, cancel/retry, start/stop the runner (it keeps going when this tab closes)."""
+"""Queue: add batches, watch jobs live, cancel/retry, start/stop the runner (it keeps going when this tab closes)."""
 
+import json
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from gwen.ui.common import PAGES, guarded, joined, plural, short_id
+from gwen.ui.forms import KEEP, kept, model_picker
 from gwen.ui.state import get_runner, page
-from gwen.ui.widgets import guarded, model_choice
 
-studio = page("Queue")
+HERE = PAGES["queue"]
+REFRESH_SECONDS = 2
+studio = page("Queue", HERE)
 st.title("Queue")
 runner = get_runner()
 
 with st.expander("Add a batch", expanded=True):
-    prompts = st.text_area("Prompts, one per line (# comments)", key="q_prompts")
+    prompts = st.text_area("Prompts, one per line (# comments)", key=kept("q_prompts", ""), persist_state=KEEP)
     upload = st.file_uploader("…or a batch file (.txt, .json, .jsonl, .toml)", type=["txt", "json", "jsonl", "toml"])
+    model = model_picker(studio, "q_model")
     cols = st.columns(4)
-    model = model_choice(studio, "q_model")
-    n = cols[0].number_input("Images per prompt", 1, 16, 4)
-    steps = cols[1].number_input("Steps (0 = model default)", 0, 150, 0)
-    size = cols[2].number_input("Size (0 = model default)", 0, 2048, 0, 8)
-    then_vary = cols[3].number_input("Subtle variations of each result", 0, 8, 0)
+    n = cols[0].number_input("Images per prompt", 1, 16, key=kept("q_n", 4), persist_state=KEEP)
+    steps = cols[1].number_input("Steps (0 = the model's)", 0, 150, key=kept("q_steps", 0), persist_state=KEEP)
+    size = cols[2].number_input("Size (0 = the model's)", 0, 2048, step=8, key=kept("q_size", 0), persist_state=KEEP)
+    then_vary = cols[3].number_input("Subtle variations of each result", 0, 8, key=kept("q_then", 0),
+                                     persist_state=KEEP)
     if st.button("Add to queue", type="primary"):
         folder = Path(tempfile.mkdtemp())
         if upload is not None:
-            path = folder / Path(upload.name).name
+            path, name = folder / Path(upload.name).name, Path(upload.name).name
             path.write_bytes(upload.getvalue())
-        else:
-            path = folder / "prompts.txt"
-            path.write_text(prompts, encoding="utf-8")
-        defaults = {"model": model, "n": int(n), "steps": int(steps) or None,
-                    "width": int(size) or None, "height": int(size) or None}
-        if then_vary and upload is None:
-            import json
+        elif then_vary:
+            name = "typed prompts"
             jobs = [{"prompt": line.strip(), "then": [{"kind": "vary", "n": int(then_vary), "strength": "subtle"}]}
                     for line in prompts.splitlines() if line.strip() and not line.lstrip().startswith("#")]
             path = folder / "prompts.json"
             path.write_text(json.dumps(jobs), encoding="utf-8")
-        added = guarded(lambda: studio.queue_add(path, defaults))
+        else:
+            path, name = folder / "prompts.txt", "typed prompts"
+            path.write_text(prompts, encoding="utf-8")
+        defaults = {"model": model, "n": int(n), "steps": int(steps) or None,
+                    "width": int(size) or None, "height": int(size) or None}
+        added = guarded(lambda: studio.queue_add(path, defaults, name))
         if added:
-            st.success(f"Added {len(added)} jobs.")
+            st.success(f"Added {plural(len(added), 'job')}.")
 
-left, right = st.columns([1, 3])
 if runner.running:
-    if left.button("⏹ Stop runner"):
+    if st.button("⏹ Stop runner"):
         runner.stop()
         st.rerun()
-    current = runner.runner.current if runner.runner else None
-    done, total = runner.runner.progress if runner.runner else (0, 0)
-    right.progress(done / total if total else 0.0,
-                   text=f"running {current.kind} {current.id[-8:]}: step {done}/{total}" if current else "idle: "
-                   "waiting for jobs")
-else:
-    if left.button("▶ Start runner", type="primary"):
-        runner.start()
-        st.rerun()
-    right.caption("The runner is stopped." + (f" Last error: {runner.last_error}" if runner.last_error else ""))
+elif st.button("▶ Start runner", type="primary"):
+    runner.start()
+    st.rerun()
 
-status = st.selectbox("Show", ["all", "pending", "running", "done", "failed", "cancelled"], key="q_status")
-jobs = studio.queue_list(None if status == "all" else status)
-counts = studio.queue_counts()
-st.caption(" · ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "No jobs yet.")
-if jobs:
-    st.dataframe(pd.DataFrame([{"id": j.id, "kind": j.kind, "status": j.status, "attempts": j.attempts,
-                                "images": len(j.image_ids), "error": j.error or "", "source": j.source or ""}
-                               for j in jobs]), hide_index=True)
-    choice = st.selectbox("Job", [j.id for j in jobs], key="q_job")
+
+def describe(job) -> str:
+    spec = job.spec
+    if job.kind == "generate" and spec.get("params"):
+        return spec["params"][0].get("prompt", "")
+    return joined([job.kind, f"of {short_id(spec['image'])}" if spec.get("image") else None,
+                   spec.get("strength") if job.kind == "vary" else None])
+
+
+def readable_source(source: str | None) -> str:
+    if not source:
+        return ""
+    if source.startswith("follow-up of "):
+        return f"follow-up of {short_id(source.removeprefix('follow-up of '))}"
+    return Path(source).name  # "prompts.toml:3": the file's own name and line, never a temporary folder
+
+
+@st.fragment(run_every=REFRESH_SECONDS if runner.running else None)
+def live() -> None:
+    """Redrawn every few seconds while the runner runs: its state, the counts and the jobs."""
+    counts = studio.queue_counts()
+    running = runner.running
+    state = runner.runner if running else None
+    current = state.current if state else None
+    done, total = state.progress if state else (0, 0)
+    if running and current:
+        st.progress(done / total if total else 0.0, text=f"Runner: {current.kind} {short_id(current.id)}, "
+                    f"step {done}/{total}")
+    elif running:
+        st.caption("Runner: idle, waiting for jobs" if not counts.get("pending") else "Runner: starting a job…")
+    else:
+        st.caption(joined(["Runner: stopped", f"last error: {runner.last_error}" if runner.last_error else None]))
+    if st.session_state.get("q_was_running") and not running:
+        st.session_state["q_was_running"] = False
+        st.rerun(scope="app")  # stop refreshing
+    st.session_state["q_was_running"] = running
+    st.caption(joined(f"{plural(counts[s], 'job')} {s}" for s in ("running", "pending", "done", "failed", "cancelled")
+                      if counts.get(s)) or "No jobs yet.")
+    status = st.selectbox("Show", ["all", "pending", "running", "done", "failed", "cancelled"], key="q_status")
+    jobs = studio.queue_list(None if status == "all" else status)
+    if not jobs:
+        return
+    st.dataframe(pd.DataFrame([{
+        "job": short_id(j.id), "kind": j.kind, "status": j.status, "prompt": describe(j),
+        "source": readable_source(j.source), "attempts": f"{j.attempts}/{j.max_attempts}",
+        "images": len(j.image_ids), "first image": f"Gallery?id={j.image_ids[0]}"
+        if j.image_ids else None, "error": j.error or ""} for j in jobs]), hide_index=True,
+        column_config={"first image": st.column_config.LinkColumn("first image", display_text="open")})
+    choice = st.selectbox("Job", [j.id for j in jobs], key="q_job",
+                          format_func=lambda i: joined([short_id(i), next(describe(j) for j in jobs if j.id == i)]))
+    job = next(j for j in jobs if j.id == choice)
     a, b = st.columns(2)
-    if a.button("Cancel job"):
+    if a.button("Cancel job", disabled=job.status not in ("pending", "running")):
         if guarded(lambda: studio.queue_cancel(choice)):
             st.rerun()
-    if b.button("Retry job"):
+    if b.button("Retry job", disabled=job.status not in ("failed", "cancelled")):
         if guarded(lambda: studio.queue_retry(choice)):
             st.rerun()
-if runner.running:
-    st.button("↻ Refresh")
+    if job.image_ids:
+        st.caption(f"{plural(len(job.image_ids), 'image')} made by job {short_id(job.id)}")
+        found = studio.get_many(list(job.image_ids[:12]))
+        cells = st.columns(6)
+        for k, image_id in enumerate(i for i in job.image_ids[:12] if i in found):
+            with cells[k % 6]:
+                st.image(str(studio.thumbnail(found[image_id])), width="stretch")
+                st.page_link(PAGES["gallery"], label=short_id(image_id), query_params={"id": image_id})
+
+
+live()

@@ -161,6 +161,33 @@ def test_ids_prefixes_and_path_traversal(catalog, tmp_path):
     assert check_id(record.id) == record.id
 
 
+def test_the_ids_the_ui_shows_resolve_as_a_unique_prefix_or_suffix(catalog):
+    """The UI shows the last 8 characters of an id: they work as input wherever an id is asked for."""
+    first, second = make(), make()
+    catalog.insert([first, second])
+    assert catalog.resolve(first.id[-8:]) == first.id
+    assert catalog.resolve(second.id[-6:].lower()) == second.id
+    assert catalog.get(second.id[-8:]).id == second.id
+    shared_prefix = first.id[:6]  # ids made in the same millisecond range share their time prefix
+    assert second.id.startswith(shared_prefix)
+    with pytest.raises(NotFound, match="matches more than one image"):
+        catalog.resolve(shared_prefix)
+    with pytest.raises(NotFound, match="at least 6"):
+        catalog.resolve(first.id[-5:])
+
+
+def test_job_ids_resolve_by_prefix_or_suffix_too(catalog):
+    from gwen.catalog import JobStore
+    from gwen.records import JobRecord
+
+    jobs = JobStore(catalog)
+    job = JobRecord(id=new_id(), kind="generate", spec={"params": []})
+    jobs.add([job])
+    assert jobs.resolve(job.id[-8:]).id == job.id and jobs.resolve(job.id[:8]).id == job.id
+    with pytest.raises(NotFound, match="no such job in the queue"):
+        jobs.resolve("ZZZZZZZZ")
+
+
 def test_ids_sort_by_time():
     ids = [new_id() for _ in range(200)]
     assert ids == sorted(ids) and len(set(ids)) == 200

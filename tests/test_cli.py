@@ -48,7 +48,7 @@ def test_upscale_cli(home, cli_grid, tmp_path):
     assert json.loads(out.stdout)["total"] == 1  # the bad calls wrote nothing
     out = run_cli("models", "list", "--json", home=home)
     listed = json.loads(out.stdout)
-    assert {u["name"] for u in listed["upscalers"]} == {"x4plus", "x2plus", "general-x4v3"}
+    assert {u["name"] for u in listed["upscalers"]} == {"x4plus", "x2plus", "general-x4v3", "tiny"}
     assert not any(u["downloaded"] for u in listed["upscalers"])
 
 
@@ -80,6 +80,23 @@ def test_generate_vary_show_verify_rate_lineage_search(home, cli_grid):
     assert json.loads(out.stdout)["images"] == 6
     out = run_cli("search", "--min-rating", "5", "--json", home=home)
     assert json.loads(out.stdout)["images"][0]["id"] == kids[1]["id"]
+
+
+def test_diff_and_the_short_ids_the_ui_shows(home, cli_grid):
+    a, b = cli_grid[0]["id"], cli_grid[1]["id"]
+    out = run_cli("show", a[-8:], "--json", home=home)  # the suffix the dashboard shows
+    assert out.returncode == 0 and json.loads(out.stdout)["id"] == a, out.stderr
+    out = run_cli("diff", a[-8:], b, "--json", home=home)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["ids"] == [a, b] and result["differences"] == [{"parameter": "seed", "values": [42, 43]}]
+    assert "prompt" in result["same"] and "steps" in result["same"]
+    text = run_cli("diff", a, b, home=home)
+    assert text.returncode == 0 and text.stdout.splitlines()[1].split() == ["seed", "42", "43"]
+    for bad, message in (([a], "choose from 2 to 4"), ([a, a], "named twice"), ([a, "ZZZZZZZZ"], "not in the catalog"),
+                         ([a, b, cli_grid[2]["id"], cli_grid[3]["id"], a], "choose from 2 to 4")):
+        out = run_cli("diff", *bad, home=home)
+        assert out.returncode == 2 and message in out.stderr, (bad, out.stderr)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -143,13 +143,13 @@ def test_a_failing_job_does_not_stop_the_queue_and_transient_errors_retry(studio
         {"prompt": "first", "model": str(model_copy)}, {"prompt": "second"}, {"prompt": "third"}])), tiny_defaults)
     shutil.rmtree(model_copy)  # the first job's model vanishes before it runs
     real_render = studio.engine.render
-    calls = {"n": 0}
+    failed = []
 
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
+    def flaky(params, *args, **kwargs):
+        if params[0].prompt == "second" and not failed:  # the second job's first attempt
+            failed.append(True)
             raise RuntimeError("transient device hiccup")
-        return real_render(*args, **kwargs)
+        return real_render(params, *args, **kwargs)
     monkeypatch.setattr(studio.engine, "render", flaky)
     summary = studio.queue_runner().run()
     by_id = {j.id: j for j in studio.queue_list()}

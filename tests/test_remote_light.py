@@ -41,7 +41,7 @@ def test_the_light_install_has_no_heavy_packages():
 
 
 def test_client_modules_import_nothing_heavy():
-    code = ("import sys, gwen.remote, gwen.ui.state, gwen.ui.widgets, gwen.cli, gwen.upscale, gwen.files; "
+    code = ("import sys, gwen.remote, gwen.ui.state, gwen.ui.cards, gwen.ui.forms, gwen.ui.progress, gwen.ui.lineage_graph, gwen.ui.compare_view, gwen.hub, gwen.compare, gwen.cli, gwen.upscale, gwen.files; "
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -73,13 +73,16 @@ def test_remote_loop_from_the_light_client(light_server, monkeypatch):
     assert not at.exception and {m.label: m.value for m in at.metric}["Images"] == "7"
     at.switch_page("pages/1_Generate.py")
     at.run()
-    at.selectbox(key="model_preset").set_value("other…").run()
-    at.text_input(key="model_custom").input("tiny-sd")
-    at.text_area(key="prompt").input("a blue kite")
+    at.selectbox(key="gen_model_preset").set_value("other…").run()
+    at.text_input(key="gen_model_custom").input("tiny-sd").run()
+    next(b for b in at.button if b.label == "Use this model").click().run()
+    assert remote.default_model().endswith("/models/tiny-sd")  # the server's default now: every page and the queue use it
+    at.text_area(key="gen_prompt").input("a blue kite")
     next(b for b in at.button if b.label == "Generate").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert remote.search(SearchQuery(text="blue kite"))[1] == 4
     at.switch_page("pages/4_Lineage.py")
     at.query_params["id"] = up.id
     at.run()
-    assert not at.exception and len(at.get("graphviz_chart")) == 1
+    assert not at.exception and any("Changed from parent" in c.value for c in at.caption)
+    assert len(at.get("component_instance")) == 1  # the clickable family graph

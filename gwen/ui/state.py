@@ -5,7 +5,10 @@ Contract:
   every browser session and page; its engine lock serializes device work.
 - ``get_runner()``: one queue runner per process, in a daemon thread that
   keeps going when tabs close or pages change; started/stopped on demand.
-- ``page(title)``: page config + optional password gate; returns the studio.
+- ``page(title, script)``: page config, the optional password gate, the
+  action router (``gwen.ui.actions.arrive``: follow a page change, drop
+  requests meant for other pages) and the notice of a render the previous run
+  did not finish; returns the studio.
 """
 
 from __future__ import annotations
@@ -115,8 +118,8 @@ def _password() -> str | None:
     return secret or os.environ.get("GWEN_PASSWORD") or None
 
 
-def page(title: str, icon: str = "🎨"):
-    """Page config, the password gate (``GWEN_PASSWORD`` or ``st.secrets["password"]``), and the studio."""
+def page(title: str, script: str, icon: str = "🎨"):
+    """Page config, the password gate (``GWEN_PASSWORD`` or ``st.secrets["password"]``), the router, the studio."""
     st.set_page_config(page_title=f"GWEN · {title}", page_icon=icon, layout="wide")
     expected = _password()
     if expected and not st.session_state.get("gwen_authenticated"):
@@ -128,6 +131,11 @@ def page(title: str, icon: str = "🎨"):
                 st.rerun()
             st.error("Wrong password.")
         st.stop()
+    from gwen.ui import actions
+    from gwen.ui.progress import notice_interrupted
+
+    actions.arrive(script)
+    notice_interrupted()
     try:
         return get_studio()
     except Exception as exc:  # a bad remote URL: say so instead of a traceback

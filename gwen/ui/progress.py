@@ -1,0 +1,77 @@
+"""Rendering from a page: a progress bar with Cancel, live previews in the grid's cells, honest outcomes.
+
+Contract:
+- ``run_render(label, work, slot, cells)`` runs ``work(on_step=, on_preview=)``
+  (a facade call). While it runs, ``slot`` holds the progress bar and a Cancel
+  button, and the previews (``gwen.preview``) fill ``cells`` (placeholders in
+  the grid, so nothing moves); afterwards the bar and Cancel are gone: Cancel
+  shows only while something runs. Returns the facade's result, or None when
+  it raised a ``GwenError`` (shown in ``slot`` with ``st.error``; a model that
+  is not on this machine gets ``gwen.ui.models``' explanation and its
+  "Use the offline demo model" button).
+- Cancelling is Streamlit's own: clicking Cancel (or anything else) starts a
+  new run, which stops this one at its next progress update, inside the
+  render and before any file is written. A flag set before the render and
+  cleared only after the facade returned tells the next run (in
+  ``notice_interrupted``) that the render did not finish: it says
+  "cancelled, nothing written". A render that finished is never reported as
+  cancelled: its result is kept in the session before anything else is drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import streamlit as st
+
+from gwen.ui.models import guarded_render
+
+RUNNING = "gwen_running"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A render a page will run once its grid is laid out."""
+
+    label: str  # "Generating", "Rerolling", "Subtle variations of …"
+    count: int  # how many images (grid cells) it makes
+    work: Callable[..., Any]  # work(on_step=..., on_preview=...) -> records
+    keep: str  # the session key that receives the new images' ids
+    retry: Callable[[], None] | None = None  # asks for the same render again (after "use the demo model")
+
+
+def notice_interrupted() -> None:
+    """At the top of every page: say so if the previous run's render was stopped before it finished."""
+    label = st.session_state.pop(RUNNING, None)
+    if label:
+        st.warning(f"{label}: cancelled, nothing written.")
+
+
+def run_render(studio, pending: Pending, slot, cells: list) -> Any:
+    """Run ``pending`` with its progress bar, Cancel and any error message inside ``slot`` (a container
+    that every run of the page draws at the same place) and its previews in ``cells``."""
+    with slot:
+        progress_area = st.empty()
+        with progress_area.container():
+            bar_col, cancel_col = st.columns([6, 1])
+            bar = bar_col.progress(0.0, text=f"{pending.label}…")
+            cancel_col.button("Cancel", key="gwen-cancel", help="stop now; nothing is written")
+
+        def on_step(done: int, total: int) -> None:
+            # every update is a Streamlit call: a click on Cancel stops the script right here
+            bar.progress(min(1.0, done / max(total, 1)), text=f"{pending.label}: step {done}/{total}")
+
+        def on_preview(first: int, images: list) -> None:
+            for offset, image in enumerate(images):
+                if first + offset < len(cells):
+                    cells[first + offset].image(image, caption="rendering…", width="stretch")
+
+        st.session_state[RUNNING] = pending.label
+        result = guarded_render(studio, lambda: pending.work(on_step=on_step, on_preview=on_preview),
+                                pending.retry)
+        st.session_state.pop(RUNNING, None)  # finished (or refused): not a cancellation
+        if result:
+            st.session_state[pending.keep] = [r.id for r in result]
+        progress_area.empty()
+    return result
