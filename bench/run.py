@@ -22,7 +22,7 @@ from pathlib import Path
 
 from _common import ROOT, machine
 
-SECTIONS = ["engine_overhead", "memory_over_time", "upscale_memory", "catalog_scale", "cold_start"]
+SECTIONS = ["engine_overhead", "memory_over_time", "upscale_memory", "catalog_scale", "cold_start", "dashboard_cost"]
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 BEGIN = "<!-- bench/run.py: generated block begins; edit bench/, not this block -->"
 END = "<!-- bench/run.py: generated block ends -->"

@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = cmd("upscale", "upscale a catalog image (or an image file, imported first) with Real-ESRGAN")
     up.add_argument("source", help="image id, or a path to an image file")
-    up.add_argument("--model", default="x4plus", help="x4plus, x2plus, general-x4v3, or a .pth/.safetensors file")
+    up.add_argument("--model", help="x4plus, x2plus, general-x4v3, tiny (offline demo), or a .pth/.safetensors file "
+                    "(default: GWEN_UPSCALER, else settings.toml, else x4plus)")
     up.add_argument("--scale", type=float, help="final scale (default: the model's)")
     up.add_argument("--tile", help="tile side in input pixels (>= 32; default 256 on CPU, 512 on CUDA)")
     up.add_argument("--pre-shrink", type=float, default=1.0, help="shrink the input by this factor first (0-1]")

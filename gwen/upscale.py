@@ -416,7 +416,13 @@ def ensure_tiny_esrgan(models_dir: Path) -> Path:
 
 
 def build_tiny_esrgan(target: Path, scale: int = 4) -> Path:
-    """A tiny random-weight ESRGAN (RRDBNet) saved like Real-ESRGAN's files (``params_ema``); x2 uses pixel-unshuffle."""
+    """A tiny ESRGAN (RRDBNet) saved like Real-ESRGAN's files (``params_ema``); x2 uses pixel-unshuffle.
+
+    Its weights are random (a fixed seed), plus one pass-through path for the colour channels (the first conv
+    copies R, G, B into three features, the trunk's output conv is zeroed, the upsampling and output convs pass
+    those three features on, all with a little of the random noise kept): so the demo upscaler returns a
+    recognisable, slightly noisy nearest-neighbour enlargement instead of a black square. Every layer still runs
+    at its real cost."""
     import torch
     from spandrel.architectures.ESRGAN import ESRGAN
 
@@ -427,6 +433,18 @@ def build_tiny_esrgan(target: Path, scale: int = 4) -> Path:
             model = ESRGAN(in_nc=12, out_nc=3, num_filters=16, num_blocks=1, scale=4, shuffle_factor=2)
         else:
             model = ESRGAN(num_filters=16, num_blocks=1, scale=scale)
+        weights = model.state_dict()
+        first = 4 if scale == 2 else 1  # after pixel-unshuffle by 2, input channel 4·c is colour c's top-left pixel
+        with torch.no_grad():
+            weights["model.1.sub.1.weight"].zero_()  # the trunk adds nothing: the shortcut carries the features
+            weights["model.1.sub.1.bias"].zero_()
+            for name in ("model.0", "model.3", "model.6", "model.8", "model.10"):
+                w, b = weights[f"{name}.weight"], weights[f"{name}.bias"]
+                w.mul_(0.01)
+                b.zero_()
+                for c in range(3):
+                    w[c, c * first if name == "model.0" else c, 1, 1] = 1.0
+        model.load_state_dict(weights)
     finally:
         torch.random.set_rng_state(state)
     target.parent.mkdir(parents=True, exist_ok=True)

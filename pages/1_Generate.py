@@ -32,26 +32,29 @@ pending = None
 autorun = st.session_state.pop(AUTORUN, False)  # "Use the offline demo model", or Home's prompt
 if st.button("Generate", type="primary") or autorun:
     pending = Pending("Generating", settings["n"],
-                      lambda **cb: studio.generate(prompt, negative=negative, **settings, **cb), "gwen_grid", again)
+                      lambda **cb: studio.generate(prompt, negative=negative, **settings, **cb), "gwen_grid", again,
+                      note="")
 request = actions.take(HERE)
 if request is not None:
     pending = Pending(request.describe(), 4, lambda **cb: studio.vary(request.image_id, strength=request.strength,
-                                                                        n=4, **cb), "gwen_grid")
+                                                                        n=4, **cb), "gwen_grid",
+                      note=request.describe())
 
 found = studio.get_many(st.session_state.get("gwen_grid") or [])
 records = [found[i] for i in st.session_state.get("gwen_grid") or [] if i in found]
+slot = None
 if records:
-    head, reroll = st.columns([4, 1])
+    head, side = st.columns([3, 2], vertical_alignment="center")
     head.subheader(joined([plural(len(records), "image"), records[0].op]))
     if st.session_state.get("gwen_grid_note"):
         head.caption(st.session_state["gwen_grid_note"])
-    if reroll.button("🔄 Reroll", help="the same settings, new seeds") and pending is None:
+    slot = side.empty()  # Reroll, or the progress bar and Cancel while a render runs: the grid never moves
+    if slot.button("↻ Reroll", help="the same settings, new seeds") and pending is None:
         parent = records[0]
         pending = Pending("Rerolling", len(records),
-                          lambda **cb: studio.reroll(parent.id, n=len(records), **cb), "gwen_grid")
-made = grid(studio, records, "grid", HERE, pending)
+                          lambda **cb: studio.reroll(parent.id, n=len(records), **cb), "gwen_grid", note="")
+made = grid(studio, records, "grid", HERE, pending, slot)
 if made:
-    st.session_state["gwen_grid_note"] = pending.label
     actions.record_pick(made[0].id, f"“{made[0].params.get('prompt', '')[:30]}”" if made[0].op == "generate"
                         else made[0].op)
     st.rerun()

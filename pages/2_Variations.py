@@ -7,7 +7,7 @@ import streamlit as st
 
 from gwen.params import MAX_SEED, SCHEDULERS
 from gwen.ui import actions
-from gwen.ui.cards import grid
+from gwen.ui.cards import caption, grid
 from gwen.ui.common import PAGES, guarded, joined, plural, short_id
 from gwen.ui.forms import KEEP, kept
 from gwen.ui.progress import Pending
@@ -34,8 +34,7 @@ if parent is None:
 st.query_params["id"] = parent.id
 
 left, right = st.columns([1, 2])
-left.image(str(studio.path_of(parent)), caption=joined([short_id(parent.id), parent.op,
-                                                        f"seed {parent.params.get('seed')}"]), width="stretch")
+left.image(str(studio.path_of(parent)), caption=caption(parent), width="stretch")
 with right:
     preset = st.selectbox("Preset", ["custom", *STRENGTH_PRESETS], key=kept("var_preset", "subtle"),
                           persist_state=KEEP)
@@ -64,7 +63,7 @@ with right:
     n = st.number_input("Images", 1, 16, key=kept("var_n", 4), persist_state=KEEP)
     if "gwen_sampler_seed" not in st.session_state:
         st.session_state["gwen_sampler_seed"] = random.randrange(MAX_SEED)
-    if st.button("🎲 Sample again", help="draw new parameter sets with these settings"):
+    if st.button("⟳ Sample again", help="draw new parameter sets with these settings"):
         st.session_state["gwen_sampler_seed"] = random.randrange(MAX_SEED)
 
 plan = guarded(lambda: studio.plan_variations(
@@ -76,7 +75,7 @@ if request is not None:
     st.info(request.describe() + ": rendering here.")
     pending = Pending(request.describe(), 4, lambda **cb: studio.vary(parent.id, strength=request.strength, n=4,
                                                                         model=render_with, **cb),
-                      "gwen_variation_grid")
+                      "gwen_variation_grid", note=request.describe())
 if plan:
     _parent, children, variation_plan = plan
     st.subheader("Sampled parameters")
@@ -87,18 +86,20 @@ if plan:
     if st.button("Render these variations", type="primary") and pending is None:
         pending = Pending(f"Rendering {plural(len(children), 'variation')}", len(children),
                           lambda **cb: studio.render_planned(parent.id, children, variation_plan, **cb),
-                          "gwen_variation_grid")
+                          "gwen_variation_grid", note="")
 
 found = studio.get_many(st.session_state.get("gwen_variation_grid") or [])
 records = [found[i] for i in st.session_state.get("gwen_variation_grid") or [] if i in found]
+slot = None
 if records:
-    st.subheader(joined([plural(len(records), "variation"), f"of {short_id(records[0].parent_id)}"
-                         if records[0].parent_id else None]))
-    if st.session_state.get("gwen_variation_note"):
-        st.caption(st.session_state["gwen_variation_note"])
-made = grid(studio, records, "vgrid", HERE, pending)
+    head, side = st.columns([3, 2], vertical_alignment="center")
+    head.subheader(joined([plural(len(records), "variation"), f"of {short_id(records[0].parent_id)}"
+                           if records[0].parent_id else None]))
+    if st.session_state.get("gwen_variation_grid_note"):
+        head.caption(st.session_state["gwen_variation_grid_note"])
+    slot = side.empty()
+made = grid(studio, records, "vgrid", HERE, pending, slot)
 if made:
-    st.session_state["gwen_variation_note"] = pending.label
     actions.record_pick(made[0].parent_id or made[0].id, "vary")
     st.session_state["gwen_sampler_seed"] = random.randrange(MAX_SEED)
     st.rerun()

@@ -4,6 +4,7 @@ import streamlit as st
 from PIL import Image
 from streamlit_image_coordinates import streamlit_image_coordinates
 
+from gwen.compare import compare
 from gwen.ui import actions
 from gwen.ui.cards import image_card
 from gwen.ui.common import PAGES, guarded, joined, plural, short_id
@@ -62,8 +63,9 @@ with right:
     st.code(studio.infotext(record), language=None, wrap_lines=True)
     if record.parent_id and record.parent_id in records:
         parent = records[record.parent_id]
-        keys = sorted(set(parent.params) | set(record.params))
-        changed = [{"parameter": k, "parent": str(parent.params.get(k)), "this image": str(record.params.get(k))}
-                   for k in keys if parent.params.get(k) != record.params.get(k)]
+        differences = compare([parent, record])["differences"]
+        changed = [{"setting": d["parameter"], "parent": "" if d["values"][0] is None else str(d["values"][0]),
+                    "this image": "" if d["values"][1] is None else str(d["values"][1])}
+                   for d in differences if d["parameter"] not in ("op", "parent_id", "rating", "favorite", "tags")]
         st.caption(f"Changed from parent {short_id(parent.id)} ({record.op})")
-        st.table(changed or [{"parameter": "(none)", "parent": "", "this image": ""}])
+        st.table(changed or [{"setting": "(none)", "parent": "", "this image": ""}])

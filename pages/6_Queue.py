@@ -48,7 +48,7 @@ with st.expander("Add a batch", expanded=True):
             st.success(f"Added {plural(len(added), 'job')}.")
 
 if runner.running:
-    if st.button("⏹ Stop runner"):
+    if st.button("■ Stop runner"):
         runner.stop()
         st.rerun()
 elif st.button("▶ Start runner", type="primary"):

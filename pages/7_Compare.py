@@ -41,6 +41,7 @@ st.caption("The same in all: " + ", ".join(result["same"]))
 
 if len(records) == 2:
     st.subheader("Overlay")
-    position = st.slider(f"← {short_id(records[0].id)} · {short_id(records[1].id)} →", 0, 100, 50,
-                         key="compare_wipe")
-    st.image(wipe(pictures[0], pictures[1], position), width="stretch")
+    view, _rest = st.columns(2)  # the size of one image above
+    position = view.slider(f"← {short_id(records[0].id)} · {short_id(records[1].id)} →", 0, 100, 50,
+                           key="compare_wipe")
+    view.image(wipe(pictures[0], pictures[1], position), width="stretch")

@@ -1,35 +1,26 @@
-"""End to end in a real browser: Debian chromium driven by Playwright against `streamlit run Home.py`.
+"""End to end in a real browser: what only a browser can show (Debian chromium + Playwright, `streamlit run`).
 
-type a prompt → generate 4 → strong variations → upscale → find them in the Gallery → open the Lineage;
-a screenshot of every page goes to docs/screenshots/.
+The whole loop with a screenshot of every page (into a temporary folder: the suite never rewrites the repository's
+files; ``python -m tests.screenshots`` refreshes docs/screenshots/), then the dashboard-trust points that need real
+layout, timing or clicks: the detail dialog in view, the grid that stays in place while it rerenders, live
+previews, Cancel, a click on the lineage graph, the Queue refreshing itself, sizes at 1400 px and an idle CPU.
 """
 
 import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
-from gwen.catalog import SearchQuery
-
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = os.environ.get("GWEN_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+from gwen.records import SearchQuery
+from tests.browser import CHROMIUM, ROOT, browser_page, dashboard, fully_drawn, tour
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists() and not os.environ.get("CI"),
     reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it, so CI never skips this")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+SLOW_STEPS = 60  # a 64² grid of 4 on the tiny model at 60 steps takes seconds: long enough to watch it render
 
 
 @pytest.fixture
@@ -37,84 +28,119 @@ def server(home, tiny_sd, tmp_path):
     from gwen.upscale import build_tiny_esrgan
 
     esrgan = build_tiny_esrgan(tmp_path / "tiny-esrgan-x4.pth")
-    port = free_port()
-    env = {**os.environ, "GWEN_HOME": str(home), "GWEN_MODEL": tiny_sd, "GWEN_UPSCALER": str(esrgan),
-           "HF_HUB_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=30)
+    with dashboard(home, {"GWEN_MODEL": tiny_sd, "GWEN_UPSCALER": str(esrgan)}) as (url, proc):
+        yield url, proc
 
 
-def test_the_whole_loop_in_chromium(server, home):
-    from playwright.sync_api import expect, sync_playwright
+def tracked_files_untouched() -> bool:
+    out = subprocess.run(["git", "status", "--porcelain", "--", "docs", "README.md"], cwd=ROOT,
+                         capture_output=True, text=True)
+    return out.returncode != 0 or out.stdout.strip() == ""  # outside a git checkout there is nothing to compare
+
+
+def box(locator) -> tuple[int, int, int, int]:
+    """x, y (in the page, not the viewport: scrolling does not count), width, height."""
+    return tuple(locator.evaluate("""e => {
+        const r = e.getBoundingClientRect();
+        const main = document.querySelector('[data-testid="stMain"]');
+        const top = r.top - main.getBoundingClientRect().top + main.scrollTop;
+        return [r.left, top, r.width, r.height].map(Math.round); }"""))
+
+
+def test_the_whole_loop_in_chromium_and_what_only_a_browser_shows(server, home, tmp_path, tiny_sd):
+    from playwright.sync_api import expect
 
     from gwen.studio import Studio
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    url, proc = server
     studio = Studio(home)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(120_000)
-        expect.set_options(timeout=120_000)
-        page.goto(server)
-        expect(page.get_by_text("Prompt → grid → pick")).to_be_visible()
-        page.screenshot(path=str(SHOTS / "home-empty.png"))
+    untouched_before = tracked_files_untouched()
+    with browser_page() as page:
+        made = tour(page, url, studio, tmp_path / "shots")
+        for name in ("home-empty", "generate", "variations-grid", "upscale", "gallery", "gallery-detail", "lineage",
+                     "variations", "compare", "queue", "home"):
+            assert (tmp_path / "shots" / f"{name}.png").stat().st_size > 10_000, name
+        if untouched_before:
+            assert tracked_files_untouched()  # 21: screenshots went to the temporary folder only
 
-        page.get_by_label("Prompt").fill("a lighthouse at dusk, oil painting")
-        page.get_by_role("button", name="Generate").click()
-        expect(page.get_by_text("4 images")).to_be_visible()
-        expect(page.locator('[data-testid="stImage"] img')).to_have_count(4)
-        assert studio.search(SearchQuery(op="generate"))[1] == 4
-        page.screenshot(path=str(SHOTS / "generate.png"), full_page=True)
+        # 15: an idle dashboard idles (Streamlit's file watcher is off: .streamlit/config.toml)
+        fully_drawn(page)
+        server_process = psutil.Process(proc.pid)
+        server_process.cpu_percent(None)
+        time.sleep(3)
+        assert server_process.cpu_percent(None) < 20
 
-        page.get_by_role("button", name="V·S", exact=True).first.click()
-        expect(page.get_by_text("Your picks")).to_be_visible()
-        deadline = time.monotonic() + 120
-        while studio.search(SearchQuery(op="vary"))[1] < 4 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert studio.search(SearchQuery(op="vary"))[1] == 4
-        expect(page.get_by_text("4 images · vary")).to_be_visible()
-        page.screenshot(path=str(SHOTS / "variations-grid.png"), full_page=True)
+        # 6: the Gallery detail opens where the user looks (a dialog in the viewport), in-app and by deep link
+        page.goto(f"{url}/Gallery")
+        fully_drawn(page)
+        page.mouse.wheel(0, 2000)
+        page.get_by_role("button", name="details").last.click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_be_in_viewport()
+        page.goto(f"{url}/Gallery?id={made['vary'][-8:]}")
+        expect(page.get_by_role("dialog")).to_be_in_viewport()
+        expect(page.get_by_role("dialog").get_by_text(f"Image {made['vary']}")).to_be_visible()
+        page.keyboard.press("Escape")
 
-        page.get_by_role("button", name="U", exact=True).first.click()
-        expect(page.get_by_role("heading", name="Upscale")).to_be_visible()
+        # 16: sizes at 1400 px: equal cells, an unclipped ♥, before and after at one display size
+        page.goto(f"{url}/Upscale?id={made['source']}")
         page.get_by_role("button", name="Upscale", exact=True).click()
         expect(page.get_by_text("after ·")).to_be_visible()
-        ups = studio.search(SearchQuery(op="upscale"))[0]
-        assert len(ups) == 1 and ups[0].width == 256
-        page.screenshot(path=str(SHOTS / "upscale.png"), full_page=True)
+        fully_drawn(page)
+        before, after = page.locator('[data-testid="stImage"] img').all()[:2]
+        assert box(before)[2:] == box(after)[2:]
+        page.goto(f"{url}/Gallery")
+        fully_drawn(page)
+        widths = {box(img)[2] for img in page.locator('[data-testid="stImage"] img').all()}
+        assert len(widths) == 1, widths  # 64² images and their 256² upscale: one cell size
 
-        page.goto(f"{server}/Gallery")
-        expect(page.get_by_text("9 images")).to_be_visible()  # 4 generated + 4 variations + 1 upscale
-        page.screenshot(path=str(SHOTS / "gallery.png"), full_page=True)
+        # 7, 9, 20: a slow grid (from "Use these settings"), live previews in its cells, Cancel only while it runs
+        (slow,) = studio.generate("a slow lighthouse", model=tiny_sd, n=1, seed=11, steps=SLOW_STEPS)
+        page.goto(f"{url}/Gallery?id={slow.id}")
+        page.get_by_role("button", name="Use these settings").click()
+        expect(page.get_by_role("heading", name="Generate")).to_be_visible()
+        page.get_by_role("button", name="Generate", exact=True).click()
+        expect(page.get_by_text("rendering…").first).to_be_visible()  # a live preview in a grid cell
+        expect(page.get_by_role("button", name="Cancel")).to_be_visible()
+        expect(page.get_by_text("4 images · generate")).to_be_visible()
+        fully_drawn(page)
+        expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
+        assert len({box(img)[2] for img in page.locator('[data-testid="stImage"] img').all()}) == 1
+        for heart in page.get_by_role("button", name="♡").all():
+            assert heart.evaluate("b => b.scrollWidth <= b.clientWidth && b.innerText.includes('♡')")
+        first_cell = page.locator('[data-testid="stImage"] img').first
+        where_before = box(first_cell)
+        page.get_by_role("button", name="↻ Reroll").click()
+        expect(page.get_by_text("Rerolling")).to_be_visible()
+        assert box(page.locator('[data-testid="stImage"] img').first) == where_before  # the old grid stays put
+        expect(page.get_by_text("4 images · reroll")).to_be_visible()
+        fully_drawn(page)
+        assert box(page.locator('[data-testid="stImage"] img').first) == where_before
 
-        page.goto(f"{server}/Lineage?id={ups[0].id}")
+        count = studio.search(SearchQuery(limit=1))[1]
+        page.get_by_role("button", name="Generate", exact=True).click()
+        expect(page.get_by_text("step ").first).to_be_visible()
+        page.get_by_role("button", name="Cancel").click()
+        expect(page.get_by_text("Generating: cancelled, nothing written.")).to_be_visible()
+        fully_drawn(page)
+        assert studio.search(SearchQuery(limit=1))[1] == count
+
+        # 19: a click on a node of the lineage graph opens it
+        page.goto(f"{url}/Lineage?id={made['upscale']}")
         expect(page.get_by_text("Changed from parent")).to_be_visible()
-        page.wait_for_timeout(1500)  # let the graph draw
-        page.screenshot(path=str(SHOTS / "lineage.png"), full_page=True)
+        fully_drawn(page, settle_ms=1500)
+        graph = page.frame_locator("iframe").first.locator("img")
+        root = studio.get(studio.lineage(made["upscale"])["root"])
+        graph.click(position={"x": 40, "y": graph.bounding_box()["height"] / 2})  # the leftmost node: the root
+        expect(page.get_by_text(f"Image id")).to_be_visible()
+        page.wait_for_function(f"() => window.location.search.includes('{root.id}')")
 
-        page.goto(f"{server}/Variations?id={ups[0].parent_id}")
-        expect(page.get_by_text("Sampled parameters")).to_be_visible()
-        page.screenshot(path=str(SHOTS / "variations.png"), full_page=True)
-
-        page.goto(f"{server}/Queue")
-        expect(page.get_by_text("Add a batch")).to_be_visible()
-        page.screenshot(path=str(SHOTS / "queue.png"), full_page=True)
-
-        page.goto(server)
-        expect(page.get_by_text("Latest images")).to_be_visible()
-        page.screenshot(path=str(SHOTS / "home.png"), full_page=True)
-        browser.close()
-    for name in ("home", "generate", "variations-grid", "upscale", "gallery", "lineage", "variations", "queue"):
-        assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+        # 13: the Queue page refreshes itself while the runner works
+        batch = tmp_path / "two.txt"
+        batch.write_text("a fox\na whale\n")
+        studio.queue_add(batch, {"model": tiny_sd, "n": 1, "steps": 2}, "two.txt")
+        page.goto(f"{url}/Queue")
+        page.get_by_role("button", name="▶ Start runner").click()
+        expect(page.get_by_text("2 jobs done")).to_be_visible()  # no click: the page refreshed itself
+        expect(page.get_by_text("two.txt:2").first).to_be_attached()  # a cell of the canvas-drawn table
+        page.get_by_role("button", name="■ Stop runner").click()

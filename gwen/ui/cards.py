@@ -10,10 +10,11 @@ Contract:
   that performs them, which says so). Rating, ♥ and tags act at once through
   the facade; their widgets are keyed by the record's current marks, so a mark
   changed elsewhere shows up here.
-- ``grid(studio, records, key, here, pending)`` lays out a grid; when a render
-  is pending it reserves one cell per new image and runs the render into them
-  (``gwen.ui.progress``), the old images staying in place until their
-  previews, then the new images, arrive. Returns the new records, or None.
+- ``grid(studio, records, key, here, pending, slot)`` lays out a grid; when a
+  render is pending it reserves one cell per new image and runs the render into
+  them (``gwen.ui.progress``, the bar in ``slot``), the old images staying in
+  place until their previews, then the new images, arrive. Returns the new
+  records, or None.
 """
 
 from __future__ import annotations
@@ -86,9 +87,10 @@ def tags_editor(studio, record: ImageRecord, key: str, suggestions: list[str] | 
                    on_change=_retag, args=(studio, record.id, tuple(current), widget_key))
 
 
-def grid(studio, records: list[ImageRecord], key: str, here: str, pending: Pending | None = None
-         ) -> list[ImageRecord] | None:
-    slot = st.container()  # the progress bar and Cancel while a render runs; nothing otherwise
+def grid(studio, records: list[ImageRecord], key: str, here: str, pending: Pending | None = None,
+         slot=None) -> list[ImageRecord] | None:
+    """``slot``: where the progress bar goes (the page's grid header row); by default a new row above."""
+    slot = slot if slot is not None else st.empty()
     count = max(len(records), pending.count if pending else 0)
     if not count:
         return None

@@ -1,11 +1,12 @@
 """Rendering from a page: a progress bar with Cancel, live previews in the grid's cells, honest outcomes.
 
 Contract:
-- ``run_render(label, work, slot, cells)`` runs ``work(on_step=, on_preview=)``
-  (a facade call). While it runs, ``slot`` holds the progress bar and a Cancel
-  button, and the previews (``gwen.preview``) fill ``cells`` (placeholders in
-  the grid, so nothing moves); afterwards the bar and Cancel are gone: Cancel
-  shows only while something runs. Returns the facade's result, or None when
+- ``run_render(studio, pending, slot, cells)`` runs ``pending.work(on_step=,
+  on_preview=)`` (a facade call). While it runs, ``slot`` (an ``st.empty``
+  in the grid's header row, where Reroll is) holds the progress bar and a
+  Cancel button, and the previews (``gwen.preview``) fill ``cells`` (the
+  grid's own image placeholders): nothing on the page moves. Afterwards the
+  bar and Cancel are gone: Cancel shows only while something runs. Returns the facade's result, or None when
   it raised a ``GwenError`` (shown in ``slot`` with ``st.error``; a model that
   is not on this machine gets ``gwen.ui.models``' explanation and its
   "Use the offline demo model" button).
@@ -39,6 +40,7 @@ class Pending:
     work: Callable[..., Any]  # work(on_step=..., on_preview=...) -> records
     keep: str  # the session key that receives the new images' ids
     retry: Callable[[], None] | None = None  # asks for the same render again (after "use the demo model")
+    note: str | None = None  # shown with the grid it made ("Subtle variations of …, asked from Gallery"); "" clears
 
 
 def notice_interrupted() -> None:
@@ -49,29 +51,31 @@ def notice_interrupted() -> None:
 
 
 def run_render(studio, pending: Pending, slot, cells: list) -> Any:
-    """Run ``pending`` with its progress bar, Cancel and any error message inside ``slot`` (a container
-    that every run of the page draws at the same place) and its previews in ``cells``."""
-    with slot:
-        progress_area = st.empty()
-        with progress_area.container():
-            bar_col, cancel_col = st.columns([6, 1])
-            bar = bar_col.progress(0.0, text=f"{pending.label}…")
-            cancel_col.button("Cancel", key="gwen-cancel", help="stop now; nothing is written")
+    """Run ``pending`` with its progress bar and Cancel in ``slot`` (an ``st.empty`` that every run of the page
+    draws at the same place, such as where the Reroll button was, so nothing below it moves) and its previews in
+    ``cells``. An error stays in ``slot``; after a finished render ``slot`` is emptied for the page to redraw."""
+    with slot.container():
+        bar_col, cancel_col = st.columns([5, 1], vertical_alignment="center")
+        bar = bar_col.progress(0.0, text=f"{pending.label}…")
+        cancel_col.button("Cancel", key="gwen-cancel", help="stop now; nothing is written")
 
-        def on_step(done: int, total: int) -> None:
-            # every update is a Streamlit call: a click on Cancel stops the script right here
-            bar.progress(min(1.0, done / max(total, 1)), text=f"{pending.label}: step {done}/{total}")
+    def on_step(done: int, total: int) -> None:
+        # every update is a Streamlit call: a click on Cancel stops the script right here
+        bar.progress(min(1.0, done / max(total, 1)), text=f"{pending.label}: step {done}/{total}")
 
-        def on_preview(first: int, images: list) -> None:
-            for offset, image in enumerate(images):
-                if first + offset < len(cells):
-                    cells[first + offset].image(image, caption="rendering…", width="stretch")
+    def on_preview(first: int, images: list) -> None:
+        for offset, image in enumerate(images):
+            if first + offset < len(cells):
+                cells[first + offset].image(image, caption="rendering…", width="stretch")
 
-        st.session_state[RUNNING] = pending.label
+    st.session_state[RUNNING] = pending.label
+    with slot.container():
         result = guarded_render(studio, lambda: pending.work(on_step=on_step, on_preview=on_preview),
                                 pending.retry)
-        st.session_state.pop(RUNNING, None)  # finished (or refused): not a cancellation
-        if result:
-            st.session_state[pending.keep] = [r.id for r in result]
-        progress_area.empty()
+    st.session_state.pop(RUNNING, None)  # finished (or refused): not a cancellation
+    if result:
+        st.session_state[pending.keep] = [r.id for r in result]
+        if pending.note is not None:
+            st.session_state[pending.keep + "_note"] = pending.note
+        slot.empty()
     return result
