@@ -39,6 +39,7 @@ import duckdb
 
 from gwen.errors import CatalogBusy, InvalidInput, NotFound
 from gwen.files import check_id
+from gwen.journal import JobJournal
 from gwen.migrations import migrate
 from gwen.records import (FILTER_FIELDS, JOB_STATUSES, MAX_PAGE, MIN_PREFIX, OPERATORS, OPS, SORT_FIELDS,  # noqa: F401
                           Filter, ImageRecord, JobRecord, SearchQuery, _parse_time, parse_day)
@@ -141,18 +142,17 @@ class Catalog:
         self._write(work)
 
     @_in_session
-    def insert_for_job(self, records: Iterable[ImageRecord], job_id: str, follow_ups: Iterable["JobRecord"] = ()
+    def insert_for_job(self, records: Iterable[ImageRecord], done: "JobRecord", follow_ups: Iterable["JobRecord"] = ()
                        ) -> None:
-        """Insert a job's image rows, mark it done and enqueue its follow-ups: one transaction."""
+        """Insert a job's image rows, store the job as ``done`` (its final state, with every image id) and
+        enqueue its follow-ups: one transaction."""
         rows = [_row(r) for r in records]
         new_jobs = [_job_row(j) for j in follow_ups]
 
         def work() -> None:
             self._insert_rows(rows, or_ignore=True)
-            ids = [r.id for r in records]
-            self.con.execute("UPDATE jobs SET status = 'done', error = NULL, updated_at = now(), "
-                             "image_ids = list_distinct(list_concat(image_ids, ?::VARCHAR[])) WHERE id = ?",
-                             [ids, job_id])
+            self.con.execute("UPDATE jobs SET status = ?, error = ?, updated_at = ?, image_ids = ? WHERE id = ?",
+                             [done.status, done.error, done.updated_at, list(done.image_ids), done.id])
             if new_jobs:
                 self.con.executemany(_INSERT_JOB, new_jobs)
         self._write(work)
@@ -364,12 +364,13 @@ class Catalog:
 
 _JOB_COLUMNS = ("id, created_at, updated_at, kind, spec_json, status, attempts, max_attempts, cancel_requested, "
                 "error, image_ids, parent_job_id, source")
-_INSERT_JOB = f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?, now(), now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_JOB = f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def _job_row(j: JobRecord) -> list:
-    return [j.id, j.kind, json.dumps(j.spec, sort_keys=True), j.status, j.attempts, j.max_attempts,
-            j.cancel_requested, j.error, list(j.image_ids), j.parent_job_id, j.source]
+    now = datetime.now(timezone.utc)
+    return [j.id, j.created_at or now, j.updated_at or now, j.kind, json.dumps(j.spec, sort_keys=True), j.status,
+            j.attempts, j.max_attempts, j.cancel_requested, j.error, list(j.image_ids), j.parent_job_id, j.source]
 
 
 def _job(row) -> JobRecord:
@@ -382,12 +383,52 @@ def _job(row) -> JobRecord:
 
 
 class JobStore:
-    """The ``jobs`` table of a catalog file (same file, same turn-taking)."""
+    """The ``jobs`` table of a catalog file (same file, same turn-taking), journaled.
 
-    def __init__(self, catalog: "Catalog"):
+    Every change of a job's state is first written as a snapshot to the job journal (``jobs.jsonl``, fsynced),
+    then to the table, so ``restore`` can rebuild the queue's history and pending work after ``gwen.duckdb`` is
+    lost. ``attempts`` counts the attempts that were started and did not end in a crash: a runner killed
+    mid-job gives its attempt back (``recover_interrupted``), so only failures count toward ``max_attempts``.
+    """
+
+    def __init__(self, catalog: "Catalog", journal: "JobJournal | None" = None):
         self.catalog = catalog
+        self.journal = journal
+
+    def _record(self, jobs: Iterable[JobRecord]) -> None:
+        if self.journal is not None:
+            for job in jobs:
+                self.journal.record(job.to_dict())
+
+    def _get(self, con, job_id: str) -> JobRecord | None:
+        row = con.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", [job_id]).fetchone()
+        return _job(row) if row else None
+
+    def _save(self, con, job: JobRecord) -> JobRecord:
+        """Journal ``job``'s new state, then write it (callers hold the session and a transaction)."""
+        job = replace(job, updated_at=datetime.now(timezone.utc))
+        self._record([job])
+        con.execute("UPDATE jobs SET status = ?, error = ?, attempts = ?, cancel_requested = ?, image_ids = ?, "
+                    "updated_at = ? WHERE id = ?", [job.status, job.error, job.attempts, job.cancel_requested,
+                                                    list(job.image_ids), job.updated_at, job.id])
+        return job
+
+    def _change(self, job_id: str, change, only_from: tuple[str, ...] = ()) -> JobRecord | None:
+        """Apply ``change(job) -> job`` in one transaction; None when the job is not in ``only_from``."""
+        with self.catalog.session() as con:
+            out: list = []
+
+            def work() -> None:
+                job = self._get(con, job_id)
+                if job is not None and (not only_from or job.status in only_from):
+                    out.append(self._save(con, change(job)))
+            self.catalog._write(work)
+            return out[0] if out else None
 
     def add(self, jobs: list[JobRecord]) -> None:
+        now = datetime.now(timezone.utc)
+        jobs = [replace(j, created_at=j.created_at or now, updated_at=now) for j in jobs]
+        self._record(jobs)
         rows = [_job_row(j) for j in jobs]
         with self.catalog.session() as con:
             self.catalog._write(lambda: con.executemany(_INSERT_JOB, rows))
@@ -412,7 +453,7 @@ class JobStore:
         """The job for a whole id, or a unique prefix or suffix of one (≥ 6 characters); else NotFound."""
         with self.catalog.session() as con:
             full = _resolve_id(con, "jobs", "job", job_id)
-            return _job(con.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", [full]).fetchone())
+            return self._get(con, full)
 
     def claim_next(self) -> JobRecord | None:
         """The oldest pending job, now running with one more attempt (None if the queue is empty)."""
@@ -422,42 +463,40 @@ class JobStore:
             def work() -> None:
                 row = con.execute("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1").fetchone()
                 if row:
-                    con.execute("UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = now() "
-                                "WHERE id = ?", [row[0]])
-                    claimed.append(row[0])
+                    job = self._get(con, row[0])
+                    claimed.append(self._save(con, replace(job, status="running", attempts=job.attempts + 1)))
             self.catalog._write(work)
-            if not claimed:
-                return None
-            return _job(con.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", claimed).fetchone())
+            return claimed[0] if claimed else None
 
     def set_status(self, job_id: str, status: str, error: str | None = None, only_from: tuple[str, ...] = ()
                    ) -> bool:
         """Move a job to ``status``; with ``only_from``, only if it is currently in one of those states."""
-        with self.catalog.session() as con:
-            changed: list = []
+        def change(job: JobRecord) -> JobRecord:
+            return replace(job, status=status, error=error,
+                           cancel_requested=False if status == "pending" else job.cancel_requested)
+        return self._change(job_id, change, only_from) is not None
 
-            def work() -> None:
-                sql = "UPDATE jobs SET status = ?, error = ?, updated_at = now()"
-                args: list = [status, error]
-                if status == "pending":
-                    sql += ", cancel_requested = false"
-                sql += " WHERE id = ?"
-                args.append(job_id)
-                if only_from:
-                    sql += " AND list_contains(?, status)"
-                    args.append(list(only_from))
-                changed.append(con.execute(sql + " RETURNING id", args).fetchall())
-            self.catalog._write(work)
-            return bool(changed[0])
+    def give_back_attempt(self, job_id: str) -> None:
+        """The current attempt did not fail (the runner was stopped): it does not count."""
+        self._change(job_id, lambda job: replace(job, attempts=max(0, job.attempts - 1)))
+
+    def complete(self, job: JobRecord, records: Iterable[ImageRecord], every: Iterable[ImageRecord],
+                 follow_ups: Iterable[JobRecord] = ()) -> None:
+        """Insert a job's new image rows, mark it done with all its images and enqueue its follow-ups: one
+        transaction, after their snapshots are journaled."""
+        now = datetime.now(timezone.utc)
+        ids = [r.id for r in every]
+        done = replace(job, status="done", error=None, updated_at=now,
+                       image_ids=tuple(dict.fromkeys([*job.image_ids, *ids])))
+        follow_ups = [replace(j, created_at=now, updated_at=now) for j in follow_ups]
+        self._record([done, *follow_ups])
+        self.catalog.insert_for_job(list(records), done, follow_ups)
 
     def reset_attempts(self, job_id: str) -> None:
-        with self.catalog.session() as con:
-            self.catalog._write(lambda: con.execute("UPDATE jobs SET attempts = 0 WHERE id = ?", [job_id]))
+        self._change(job_id, lambda job: replace(job, attempts=0))
 
     def request_cancel(self, job_id: str) -> None:
-        with self.catalog.session() as con:
-            self.catalog._write(lambda: con.execute(
-                "UPDATE jobs SET cancel_requested = true, updated_at = now() WHERE id = ?", [job_id]))
+        self._change(job_id, lambda job: replace(job, cancel_requested=True))
 
     def cancel_requested(self, job_id: str) -> bool:
         with self.catalog.session() as con:
@@ -465,13 +504,42 @@ class JobStore:
         return bool(row and row[0])
 
     def recover_interrupted(self) -> int:
-        """Jobs left ``running`` by a runner that died go back to ``pending`` (their attempt stays counted)."""
+        """Jobs left ``running`` by a runner that died go back to ``pending``; the interrupted attempt is given
+        back (a crash is not a failure of the job)."""
         with self.catalog.session() as con:
             found: list = []
-            self.catalog._write(lambda: found.append(con.execute(
-                "UPDATE jobs SET status = 'pending', updated_at = now() WHERE status = 'running' RETURNING id"
-            ).fetchall()))
-            return len(found[0])
+
+            def work() -> None:
+                for (job_id,) in con.execute("SELECT id FROM jobs WHERE status = 'running'").fetchall():
+                    job = self._get(con, job_id)
+                    found.append(self._save(con, replace(job, status="pending", attempts=max(0, job.attempts - 1),
+                                                         cancel_requested=False)))
+            self.catalog._write(work)
+            return len(found)
+
+    def restore(self) -> dict[str, int]:
+        """Rebuild the jobs table from the journal (after ``gwen.duckdb`` was lost); interrupted jobs pend."""
+        if self.journal is None:
+            return {"jobs": 0, "skipped_lines": 0}
+        snapshots, skipped = self.journal.latest()
+        jobs = []
+        for data in snapshots:
+            try:
+                job = JobRecord.from_dict(data)
+            except (TypeError, ValueError, KeyError):
+                skipped += 1
+                continue
+            if job.status == "running":
+                job = replace(job, status="pending", attempts=max(0, job.attempts - 1), cancel_requested=False)
+            jobs.append(job)
+        rows = [_job_row(j) for j in jobs]
+        with self.catalog.session() as con:
+            def work() -> None:
+                con.execute("DELETE FROM jobs")
+                if rows:
+                    con.executemany(_INSERT_JOB, rows)
+            self.catalog._write(work)
+        return {"jobs": len(jobs), "skipped_lines": skipped}
 
 
 def _resolve_id(con, table: str, what: str, given: str) -> str:

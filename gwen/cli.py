@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8765)
     sv.add_argument("--token-file", default=argparse.SUPPRESS, help="file holding the bearer token")
+    sv.add_argument("--api-docs", action="store_true", help="serve /docs, /redoc and /openapi.json (behind the token)")
 
     queue = cmd("queue", "persistent job queue", json_flag=False)
     qsub = queue.add_subparsers(dest="queue_command", required=True, parser_class=_Parser)
@@ -267,11 +268,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         from gwen.studio import Studio
 
-        studio = Studio(args.home)
+        # a served studio opens model files only inside $GWEN_HOME/models, whoever names them (gwen.boundary)
+        studio = Studio(args.home, confine_models=args.command == "serve")
     if args.command == "serve":
         from gwen.service import serve
 
-        serve(studio, args.host, args.port, args.token_file)
+        serve(studio, args.host, args.port, args.token_file, api_docs=args.api_docs)
         return 0
     try:
         return _dispatch(studio, args)
@@ -433,7 +435,11 @@ def _dispatch_catalog(studio, args: argparse.Namespace) -> int:
         result = studio.reindex()
         print(json.dumps(result) if args.json else
               f"reindexed {result['images']} images ({result['marked']} with marks from the journal, "
-              f"{len(result['skipped'])} files skipped)")
+              f"{len(result['skipped'])} files skipped) and {result['jobs']} queue jobs")
+        torn = result["journal_lines_skipped"] + result["jobs_journal_lines_skipped"]
+        if torn and not args.json:
+            print(f"skipped {torn} torn or unreadable journal line(s) (a crash or a full disk mid-append); "
+                  "the lines after them were kept", file=sys.stderr)
         return 0
     if c == "export":
         result = studio.export(_query(args, paged=False), args.target)

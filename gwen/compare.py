@@ -8,7 +8,8 @@ Contract:
   settings) and the record's facts (operation, parent, model hash, rating,
   favorite, tags), flattened to readable text; ``differences`` keeps only the
   rows where the images disagree, in a fixed order, and ``same`` names the
-  rest. A value an image does not have is ``None``.
+  settings they share (settings none of them has are left out). A value an
+  image does not have is ``None``.
 - Bad input (fewer than 2, more than 4, the same image twice) raises
   ``InvalidInput`` naming the rule.
 """
@@ -28,8 +29,10 @@ ORDER = ("prompt", "negative_prompt", "model", "model_hash", "scheduler", "steps
 def check_count(ids: Iterable[str]) -> list[str]:
     ids = [str(i) for i in ids]
     if not (MIN_IMAGES <= len(ids) <= MAX_IMAGES):
-        raise InvalidInput(f"compare {len(ids)} image(s): choose from {MIN_IMAGES} to {MAX_IMAGES}")
+        count = f"{len(ids)} image" if len(ids) == 1 else f"{len(ids)} images"
+        raise InvalidInput(f"compare {count}: choose from {MIN_IMAGES} to {MAX_IMAGES}")
     return ids
+
 
 
 def flatten(record: ImageRecord) -> dict[str, Any]:
@@ -65,6 +68,8 @@ def compare(records: list[ImageRecord]) -> dict[str, Any]:
     differences, same = [], []
     for name in names:
         values = [row.get(name) for row in rows]
+        if all(v is None for v in values):
+            continue  # a setting none of them has
         if all(v == values[0] for v in values):
             same.append(name)
         else:

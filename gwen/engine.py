@@ -44,6 +44,7 @@ from typing import Callable
 from PIL import Image
 
 from gwen import memory
+from gwen.boundary import ModelBoundary
 from gwen.demo import ensure_tiny_sd
 from gwen.errors import Cancelled, InvalidInput, ModelUnavailable
 from gwen.hub import HUB_ID
@@ -108,16 +109,19 @@ class LoadedModel:
     base_scheduler_config: dict = field(default_factory=dict)
 
 
-def resolve_model(ref: str, models_dir: Path) -> ModelSource:
-    """Map a preset name / hub id / path to a ``ModelSource`` (no loading); raise if impossible."""
+def resolve_model(ref: str, models: "ModelBoundary | Path") -> ModelSource:
+    """Map a preset name / hub id / path to a ``ModelSource`` (no loading); raise if impossible.
+
+    ``models``: the models folder, or the ``ModelBoundary`` that decides which paths may be opened (a served
+    studio's is confined to its models folder)."""
+    boundary = ModelBoundary.of(models)
     preset = preset_named(ref)
     if preset is not None:
         if preset.ref == "tiny":
-            return ModelSource("tiny", "folder", str(ensure_tiny_sd(models_dir)), preset.family)
+            return ModelSource("tiny", "folder", str(ensure_tiny_sd(boundary.models_dir)), preset.family)
         return ModelSource(preset.ref, "hub", preset.ref, preset.family)
-    path = Path(ref).expanduser()
-    if path.exists():
-        path = path.resolve()
+    path = boundary.locate(ref, "model")
+    if path is not None:
         if path.is_dir():
             if not (path / "model_index.json").exists():
                 raise ModelUnavailable(f"model {ref!r}: the folder has no model_index.json, so it is not a "
@@ -128,18 +132,18 @@ def resolve_model(ref: str, models_dir: Path) -> ModelSource:
             raise ModelUnavailable(f"model {ref!r}: a checkpoint file must end in "
                                    f"{', '.join(SINGLE_FILE_SUFFIXES)}")
         return ModelSource(str(path), "file", str(path), "sdxl" if "xl" in path.name.lower() else "sd1")
-    if ref.startswith((".", "/", "~")) or ref.lower().endswith(SINGLE_FILE_SUFFIXES) or not HUB_ID.match(ref):
+    if not HUB_ID.match(ref):
         raise ModelUnavailable(f"model {ref!r}: no such file or folder, and not a preset "
                                f"({', '.join(MODEL_PRESETS)}) nor a Hugging Face id like 'owner/name'")
     return ModelSource(ref, "hub", ref, "sdxl" if "xl" in ref.lower() else "sd1")
 
 
-def check_available(ref: str, models_dir: Path) -> ModelSource:
+def check_available(ref: str, models: "ModelBoundary | Path") -> ModelSource:
     """Resolve ``ref`` and make sure it can load, before torch is imported: a Hub model that is not in the
     cache costs one short probe of the Hub, so an offline machine is told in seconds (ModelUnavailable)."""
     from gwen import hub
 
-    source = resolve_model(ref, models_dir)
+    source = resolve_model(ref, models)
     if source.kind == "hub" and hub.cached_snapshot(source.location) is None:
         preset = preset_named(ref)
         hub.probe(source.location, ref=preset.name if preset is not None else ref)
@@ -157,9 +161,10 @@ def _family_of_folder(path: Path) -> str:
 class Engine:
     """Holds at most one loaded pipeline and renders batches on one device."""
 
-    def __init__(self, models_dir: Path, device: str | None = None, dtype: str | None = None,
+    def __init__(self, models: "ModelBoundary | Path", device: str | None = None, dtype: str | None = None,
                  max_batch: int | None = None):
-        self.models_dir = Path(models_dir)
+        self.boundary = ModelBoundary.of(models)
+        self.models_dir = self.boundary.models_dir
         self._device_pref = device
         self._dtype_pref = dtype
         self._max_batch_override = max_batch
@@ -192,7 +197,7 @@ class Engine:
     # --- loading ------------------------------------------------------------
     def load(self, ref: str) -> LoadedModel:
         """Load ``ref`` (unloading any other model first); cached while it stays resident."""
-        source = resolve_model(ref, self.models_dir)
+        source = resolve_model(ref, self.boundary)
         with self._lock:
             if self._loaded is not None and self._loaded.source == source:
                 return self._loaded

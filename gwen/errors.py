@@ -32,17 +32,24 @@ class NotFound(GwenError, LookupError):
 class ModelUnavailable(GwenError):
     """A model could not be found or loaded (offline, bad path, bad file).
 
-    ``model`` (the reference as given), ``hub_id`` and ``reason`` (``offline``,
-    ``unreachable``, ``gated``, ``missing``) let a front end write its own
-    advice; the message is the command line's.
+    ``model`` (the reference as given), ``hub_id``, ``reason`` (``offline``,
+    ``unreachable``, ``gated``, ``missing``, ``outside``) and ``hint`` (the
+    command that fetches it, on the machine that needs it) let a front end
+    write its own advice; the message is the command line's. ``details()``
+    are these fields for JSON, and the remote client rebuilds them.
     """
 
     def __init__(self, message: str, *, model: str | None = None, hub_id: str | None = None,
-                 reason: str | None = None):
+                 reason: str | None = None, hint: str | None = None):
         super().__init__(message)
         self.model = model
         self.hub_id = hub_id
         self.reason = reason
+        self.hint = hint
+
+    def details(self) -> dict:
+        return {k: v for k, v in (("model", self.model), ("hub_id", self.hub_id), ("reason", self.reason),
+                                  ("hint", self.hint)) if v is not None}
 
 
 class ImageRejected(GwenError):

@@ -110,9 +110,10 @@ def remove_stale_temp_files(home: Path) -> int:
     return count
 
 
-def open_image_checked(source: str | os.PathLike | bytes) -> Image.Image:
-    """Open and fully decode an untrusted image, or raise ImageRejected naming the problem."""
-    name = "upload" if isinstance(source, bytes) else str(source)
+def open_image_checked(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
+    """Open and fully decode an untrusted image, or raise ImageRejected naming the file (``name``: how the user
+    knows it, e.g. an upload's own name) and the problem."""
+    name = name or ("upload" if isinstance(source, bytes) else str(source))
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         with warnings.catch_warnings():

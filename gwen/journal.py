@@ -1,14 +1,20 @@
-"""Append-only journal of the user's marks: ratings, favorites, tags, deletes, restores.
+"""Append-only journals beside the images: what must survive losing ``gwen.duckdb``.
 
 Contract:
-- ``Journal.append(image_id, action, value)`` writes one JSON line and
-  fsyncs it *before* the catalog row is updated, so a mark survives losing
-  ``gwen.duckdb``. Actions: ``rate`` (0–5), ``favorite`` (bool), ``tag`` /
-  ``untag`` (list of tags), ``delete``, ``restore``.
-- ``Journal.replay()`` yields events in the order they were written and
-  skips a torn last line (a crash mid-append) instead of failing.
-- ``apply_marks(events)`` folds events into the final marks per image, which
-  is what ``reindex`` writes back.
+- ``JsonlLog(path)``: one JSON object per line, each append flushed and
+  fsynced before it returns. Before appending it makes sure the file ends with
+  a newline, so a line torn by a crash or a full disk (no newline at its end)
+  can never swallow the next one. ``read()`` returns the good lines in order
+  and how many torn or unreadable lines it skipped; a torn line never costs
+  the line after it.
+- ``Journal`` (``journal.jsonl``): the user's marks, written *before* the
+  catalog row: ``rate`` (0–5), ``favorite`` (bool), ``tag`` / ``untag``
+  (list of tags), ``delete``, ``restore``. ``apply_marks(events)`` folds them
+  into the final marks per image, which ``reindex`` writes back.
+- ``JobJournal`` (``jobs.jsonl``): a snapshot of a queue job after each change
+  of its state (added, claimed, failed, done, cancelled, retried), written
+  before the catalog's row. ``latest()`` is the last snapshot of every job:
+  what ``reindex`` restores as the queue's history and its pending work.
 """
 
 from __future__ import annotations
@@ -24,6 +30,45 @@ from typing import Any, Iterable, Iterator
 ACTIONS = ("rate", "favorite", "tag", "untag", "delete", "restore")
 
 
+class JsonlLog:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(self.path, "a+b") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() > 0:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":  # the last append was torn: end it, so this line stands alone
+                    line = "\n" + line
+            handle.write(line.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read(self) -> tuple[list[dict[str, Any]], int]:
+        """(every readable line's object, in order; how many lines were torn or unreadable and skipped)."""
+        if not self.path.exists():
+            return [], 0
+        records, torn = [], 0
+        with open(self.path, "rb") as handle:
+            for raw in handle:
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    torn += 1
+                    continue
+                if isinstance(record, dict):
+                    records.append(record)
+                else:
+                    torn += 1
+        return records, torn
+
+
 @dataclass
 class Marks:
     rating: int = 0
@@ -33,32 +78,49 @@ class Marks:
 
 
 class Journal:
+    """The marks journal (``journal.jsonl``)."""
+
     def __init__(self, path: Path):
-        self.path = Path(path)
-        self._lock = threading.Lock()
+        self.log = JsonlLog(path)
+        self.path = self.log.path
 
     def append(self, image_id: str, action: str, value: Any = None) -> None:
         if action not in ACTIONS:
             raise ValueError(f"unknown journal action {action!r}")
-        line = json.dumps({"ts": datetime.now(timezone.utc).isoformat(), "id": image_id, "action": action,
-                           "value": value}, ensure_ascii=False)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        self.log.append({"ts": datetime.now(timezone.utc).isoformat(), "id": image_id, "action": action,
+                         "value": value})
+
+    def read(self) -> tuple[list[dict[str, Any]], int]:
+        """(the valid mark events in order, how many lines were skipped as torn or malformed)."""
+        records, torn = self.log.read()
+        events = [r for r in records if r.get("action") in ACTIONS and isinstance(r.get("id"), str)]
+        return events, torn + len(records) - len(events)
 
     def replay(self) -> Iterator[dict[str, Any]]:
-        if not self.path.exists():
-            return
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a torn final line from a crash mid-append
-                if isinstance(event, dict) and event.get("action") in ACTIONS and "id" in event:
-                    yield event
+        yield from self.read()[0]
+
+
+class JobJournal:
+    """Snapshots of queue jobs (``jobs.jsonl``); the last one of each job is its state."""
+
+    def __init__(self, path: Path):
+        self.log = JsonlLog(path)
+        self.path = self.log.path
+
+    def record(self, job: dict[str, Any]) -> None:
+        self.log.append({"ts": datetime.now(timezone.utc).isoformat(), "job": job})
+
+    def latest(self) -> tuple[list[dict[str, Any]], int]:
+        """(the last snapshot of every job, oldest job first; lines skipped as torn or malformed)."""
+        records, torn = self.log.read()
+        last: dict[str, dict[str, Any]] = {}
+        for record in records:
+            job = record.get("job")
+            if isinstance(job, dict) and isinstance(job.get("id"), str):
+                last[job["id"]] = job
+            else:
+                torn += 1
+        return [last[k] for k in sorted(last)], torn
 
 
 def apply_marks(events: Iterable[dict[str, Any]]) -> dict[str, Marks]:
@@ -66,16 +128,19 @@ def apply_marks(events: Iterable[dict[str, Any]]) -> dict[str, Marks]:
     for event in events:
         m = marks.setdefault(event["id"], Marks())
         action, value = event["action"], event.get("value")
-        if action == "rate":
-            m.rating = int(value)
-        elif action == "favorite":
-            m.favorite = bool(value)
-        elif action == "tag":
-            m.tags |= set(value or ())
-        elif action == "untag":
-            m.tags -= set(value or ())
-        elif action == "delete":
-            m.deleted = True
-        elif action == "restore":
-            m.deleted = False
+        try:
+            if action == "rate":
+                m.rating = max(0, min(5, int(value)))
+            elif action == "favorite":
+                m.favorite = bool(value)
+            elif action == "tag":
+                m.tags |= {str(t) for t in value or ()}
+            elif action == "untag":
+                m.tags -= {str(t) for t in value or ()}
+            elif action == "delete":
+                m.deleted = True
+            elif action == "restore":
+                m.deleted = False
+        except (TypeError, ValueError):
+            continue  # a hand-edited line with a value of the wrong kind: skip that mark only
     return marks

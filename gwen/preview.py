@@ -12,10 +12,14 @@ Contract:
   finished latent (``pred_original_sample``) when the scheduler gives one
   (Euler, Euler a, DDIM, LMS, Heun, ...): that previews the picture being
   formed rather than the noisy sample. Other schedulers preview the current
-  latents.
+  latents. The wrapper keeps ``step``'s signature (diffusers inspects it to
+  pass the generator), so a render with previews has the same pixels as one
+  without.
 """
 
 from __future__ import annotations
+
+import functools
 
 from PIL import Image
 
@@ -56,6 +60,7 @@ class PreviewTap:
         self.estimate = None
         original = scheduler.step
 
+        @functools.wraps(original)  # pipelines read step's signature to decide whether to pass the generator
         def step(*args, **kwargs):
             out = original(*args, **kwargs)
             guess = out[1] if isinstance(out, tuple) and len(out) > 1 else getattr(out, "pred_original_sample", None)

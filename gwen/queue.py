@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import threading
 import time
 import tomllib
@@ -72,12 +73,18 @@ def read_batch(path: str | Path, name: str | None = None) -> tuple[dict[str, Any
     file = Path(path)
     if not file.is_file():
         raise InvalidInput(f"batch file {str(name or file)!r}: no such file")
-    path = name or str(file)  # only ever used in messages and sources from here on
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise InvalidInput(f"{path}: not a UTF-8 text file") from None
-    suffix = file.suffix.lower()
+        raise InvalidInput(f"{name or file}: not a UTF-8 text file") from None
+    return parse_batch(text, file.suffix, name or str(file))
+
+
+def parse_batch(text: str, suffix: str, path: str) -> tuple[dict[str, Any], list[Entry]]:
+    """(defaults, entries) from a batch's text; ``suffix`` picks the format, ``path`` names it in messages."""
+    suffix = suffix.lower()
+    if suffix not in (".txt", ".json", ".jsonl", ".toml"):
+        raise InvalidInput(f"batch file {path!r}: must end in .txt, .json, .jsonl or .toml")
     if suffix == ".jsonl":
         entries = []
         for number, line in enumerate(text.splitlines(), 1):
@@ -93,14 +100,14 @@ def read_batch(path: str | Path, name: str | None = None) -> tuple[dict[str, Any
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
-        return _structured(data, path)
+        return _structured(data, path, _json_job_lines(text, data))
     if suffix == ".toml":
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             line = getattr(exc, "lineno", None) or _toml_line(str(exc))
             raise InvalidInput(f"{path}:{line}: malformed TOML ({str(exc).split(' (at')[0]})") from None
-        return _structured(data, path)
+        return _structured(data, path, _toml_job_lines(text))
     entries = [Entry({"prompt": line.strip()}, f"{path}:{n}") for n, line in enumerate(text.splitlines(), 1)
                if line.strip() and not line.lstrip().startswith("#")]
     return {}, _nonempty(entries, path)
@@ -113,7 +120,37 @@ def _toml_line(message: str) -> str:
     return match.group(1) if match else "?"
 
 
-def _structured(data: Any, path: str) -> tuple[dict[str, Any], list[Entry]]:
+def _toml_job_lines(text: str) -> list[int]:
+    """Line numbers of the ``[[jobs]]`` tables, in order (a job given inline has none: it is named by index)."""
+    import re
+
+    return [n for n, line in enumerate(text.splitlines(), 1) if re.match(r"^\s*\[\[\s*jobs\s*\]\]", line)]
+
+
+def _json_job_lines(text: str, data: Any) -> list[int]:
+    """Line numbers where each job of the list starts (``{"jobs": [...]}`` or a bare list)."""
+    decoder = json.JSONDecoder()
+    if isinstance(data, dict):
+        match = re.search(r'"jobs"\s*:\s*\[', text)
+        if not match:
+            return []
+        position = match.end()
+    else:
+        position = text.index("[") + 1
+    lines = []
+    while True:
+        while position < len(text) and text[position] in " \t\r\n,":
+            position += 1
+        if position >= len(text) or text[position] == "]":
+            return lines
+        lines.append(text.count("\n", 0, position) + 1)
+        try:
+            _value, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            return lines
+
+
+def _structured(data: Any, path: str, lines: list[int] | None = None) -> tuple[dict[str, Any], list[Entry]]:
     defaults: dict[str, Any] = {}
     if isinstance(data, dict):
         unknown = set(data) - {"defaults", "jobs"}
@@ -125,7 +162,9 @@ def _structured(data: Any, path: str) -> tuple[dict[str, Any], list[Entry]]:
         data = data.get("jobs") or []
     if not isinstance(data, list):
         raise InvalidInput(f"{path}: expected a list of jobs")
-    entries = [Entry(_as_job(job, f"{path}:job {i}"), f"{path}:job {i}") for i, job in enumerate(data, 1)]
+    lines = lines if lines and len(lines) == len(data) else None
+    where = [f"{path}:{lines[i - 1]}" if lines else f"{path}:job {i}" for i in range(1, len(data) + 1)]
+    entries = [Entry(_as_job(job, where[i - 1]), where[i - 1]) for i, job in enumerate(data, 1)]
     return defaults, _nonempty(entries, path)
 
 
@@ -146,14 +185,21 @@ def _nonempty(entries: list[Entry], path: str) -> list[Entry]:
 
 
 def plan_batch(path: str | Path, defaults: dict[str, Any], studio, rng: random.Random | None = None,
-               name: str | None = None) -> list[JobRecord]:
+               name: str | None = None, then: list[dict[str, Any]] | None = None) -> list[JobRecord]:
     """Every job of the file, resolved and validated; raises before anything is enqueued. ``name``: how
     messages and the jobs' ``source`` name the file (see ``read_batch``)."""
+    return plan_entries(*read_batch(path, name), defaults, studio, rng, then)
+
+
+def plan_entries(file_defaults: dict[str, Any], entries: list[Entry], defaults: dict[str, Any], studio,
+                 rng: random.Random | None = None, then: list[dict[str, Any]] | None = None) -> list[JobRecord]:
+    """Plan parsed entries (``parse_batch``); ``then``: follow-ups added to every generate job that has none."""
     rng = rng or random.Random()
-    file_defaults, entries = read_batch(path, name)
     merged_defaults = {**file_defaults, **{k: v for k, v in defaults.items() if v is not None}}
     jobs: list[JobRecord] = []
     for entry in entries:
+        if then and entry.job.get("kind", "generate") == "generate" and "then" not in entry.job:
+            entry = Entry({**entry.job, "then": then}, entry.where)
         try:
             jobs += _plan_entry(entry, merged_defaults, studio, rng)
         except GwenError as exc:
@@ -171,11 +217,12 @@ def _plan_entry(entry: Entry, defaults: dict[str, Any], studio, rng: random.Rand
         _known(job, GENERATE_KEYS)
         settings = {**{k: v for k, v in defaults.items() if k in GENERATE_KEYS}, **job}
         prompts = settings.pop("prompts", None) or [settings.get("prompt")]
-        follow = [_check_follow_up(f) for f in (settings.get("then") or [])]
+        follow = [_check_follow_up(f, studio) for f in (settings.get("then") or [])]
         out = []
         for prompt in prompts:
             options = _generate_options(settings, prompt, rng)
             params = studio.plan_generate(**options)
+            studio.check_model(params[0].model)  # a path the server may not open is refused now, not at run time
             out.append(JobRecord(id=files.new_id(), kind="generate",
                                  spec={"params": [p.to_dict() for p in params], "then": follow},
                                  max_attempts=max_attempts, source=entry.where))
@@ -241,9 +288,10 @@ def _dry_run(kind: str, spec: dict[str, Any], studio) -> None:
     elif kind == "upscale":
         from gwen.upscale import UpscaleSettings
         UpscaleSettings(tile=spec.get("tile"), pre_shrink=spec.get("pre_shrink", 1.0), scale=spec.get("scale"))
+        studio.check_upscaler(spec.get("model"))
 
 
-def _check_follow_up(follow: Any) -> dict[str, Any]:
+def _check_follow_up(follow: Any, studio) -> dict[str, Any]:
     if not isinstance(follow, dict) or follow.get("kind") not in FOLLOW_UP_KEYS:
         raise InvalidInput(f"then={follow!r}: each follow-up is an object with kind vary, reroll or upscale")
     _known(follow, FOLLOW_UP_KEYS[follow["kind"]])
@@ -256,6 +304,7 @@ def _check_follow_up(follow: Any) -> dict[str, Any]:
     if follow["kind"] == "upscale":
         from gwen.upscale import UpscaleSettings
         UpscaleSettings(tile=follow.get("tile"), pre_shrink=follow.get("pre_shrink", 1.0), scale=follow.get("scale"))
+        studio.check_upscaler(follow.get("model"))
     return follow
 
 
@@ -308,9 +357,9 @@ def derived_id(job_id: str, *parts: Any) -> str:
 class JobRun:
     """What the studio needs to run one job crash-safely: derived ids and an atomic commit."""
 
-    def __init__(self, job: JobRecord, catalog):
+    def __init__(self, job: JobRecord, jobs: JobStore):
         self.job = job
-        self.catalog = catalog
+        self.jobs = jobs
 
     def image_id(self, index: int) -> str:
         return derived_id(self.job.id, "image", index)
@@ -320,7 +369,8 @@ class JobRun:
 
     def commit(self, fresh, every=None) -> None:
         """Insert ``fresh`` rows and finish the job; follow-ups are planned for ``every`` image of the job."""
-        self.catalog.insert_for_job(fresh, self.job.id, self._follow_ups(every if every is not None else fresh))
+        every = every if every is not None else fresh
+        self.jobs.complete(self.job, fresh, every, self._follow_ups(every))
 
     def _follow_ups(self, records) -> list[JobRecord]:
         out = []
@@ -368,7 +418,7 @@ class QueueRunner:
 
     def __init__(self, studio, poll_seconds: float = 1.0):
         self.studio = studio
-        self.jobs = JobStore(studio.catalog)
+        self.jobs = studio.jobs
         self.poll_seconds = poll_seconds
         self.stop_event = threading.Event()
         self.current: JobRecord | None = None
@@ -447,6 +497,7 @@ class QueueRunner:
         except Cancelled:
             if self.stop_event.is_set() and not self.jobs.cancel_requested(job.id):
                 self.jobs.set_status(job.id, "pending", only_from=("running",))  # stopped: resume later
+                self.jobs.give_back_attempt(job.id)  # being stopped is not a failure
             else:
                 self.jobs.set_status(job.id, "cancelled", "cancelled by the user")
                 summary.cancelled += 1
@@ -463,7 +514,7 @@ class QueueRunner:
             self.progress = (0, 0)
 
     def _execute(self, job: JobRecord, on_step, cancel: threading.Event) -> None:
-        run = JobRun(job, self.studio.catalog)
+        run = JobRun(job, self.jobs)
         spec = job.spec
         if job.kind == "generate":
             params = [ImageParams.from_json(p) for p in spec["params"]]

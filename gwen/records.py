@@ -17,6 +17,7 @@ from gwen.errors import InvalidInput
 
 MIN_PREFIX = 6
 MAX_PAGE = 1000
+MAX_OFFSET = 10**9  # far past any catalog; DuckDB's BIGINT would overflow at 2**63
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,14 @@ class ImageRecord:
         return data
 
     def file_record(self) -> dict[str, Any]:
-        """What the PNG's GWEN chunk carries: the immutable facts (user marks live in the journal)."""
+        """What the PNG's GWEN chunk carries: the immutable facts (user marks live in the journal). An imported
+        image keeps the sha256 of the file it came from, so importing that file again is still recognised after
+        the catalog was rebuilt from the PNGs."""
         data = self.to_dict()
-        for key in ("path", "rating", "favorite", "tags", "deleted", "file_sha256"):
+        for key in ("path", "rating", "favorite", "tags", "deleted"):
             data.pop(key)
+        if data.get("file_sha256") is None:
+            data.pop("file_sha256")
         return data
 
     @classmethod
@@ -150,10 +155,10 @@ class SearchQuery:
     def __post_init__(self) -> None:
         if self.sort not in SORT_FIELDS:
             raise InvalidInput(f"sort={self.sort!r}: sort by one of {', '.join(sorted(SORT_FIELDS))}")
-        if not (1 <= self.limit <= MAX_PAGE):
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not (1 <= self.limit <= MAX_PAGE):
             raise InvalidInput(f"limit={self.limit}: must be from 1 to {MAX_PAGE}")
-        if self.offset < 0:
-            raise InvalidInput(f"offset={self.offset}: must not be negative")
+        if isinstance(self.offset, bool) or not isinstance(self.offset, int) or not (0 <= self.offset <= MAX_OFFSET):
+            raise InvalidInput(f"offset={self.offset!r}: must be an integer from 0 to {MAX_OFFSET:,}")
         if self.op is not None and self.op not in OPS:
             raise InvalidInput(f"op={self.op!r}: must be one of {', '.join(OPS)}")
         if self.min_rating is not None and not (0 <= self.min_rating <= 5):
@@ -200,7 +205,6 @@ class JobRecord:
         return cls(**values)
 
 
-JOB_STATUSES = ("pending", "running", "done", "failed", "cancelled")
 JOB_STATUSES = ("pending", "running", "done", "failed", "cancelled")
 
 

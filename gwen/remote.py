@@ -20,6 +20,7 @@ Contract:
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -80,7 +81,10 @@ class RemoteStudio:
             fallback = NotFound if response.status_code == 404 else (
                 InvalidInput if response.status_code < 500 else RemoteError)
             cls = _ERRORS.get(body.get("type"), fallback)
-            raise cls(body.get("error") or f"HTTP {response.status_code}")
+            message = body.get("error") or f"HTTP {response.status_code}"
+            if cls is ModelUnavailable:  # the server's reason, Hub id and the command to run on the server
+                raise ModelUnavailable(message, **{k: body.get(k) for k in ("model", "hub_id", "reason", "hint")})
+            raise cls(message)
         return response
 
     def _json(self, method: str, path: str, **kwargs) -> Any:
@@ -89,21 +93,64 @@ class RemoteStudio:
     def _records(self, data: dict[str, Any]) -> list[ImageRecord]:
         return [ImageRecord.from_dict(r) for r in data["images"]]
 
+    def _render(self, path: str, body: dict[str, Any], on_step=None, on_preview=None, cancel=None) -> Any:
+        """POST a render and, while the server works, follow ``/api/progress``: ``on_step(done, total)``, the
+        server's live previews to ``on_preview(first, images)``. If the caller stops (an exception out of a
+        callback, as Streamlit raises when Cancel is clicked) or ``cancel`` is set, the server is told to
+        cancel: it then writes nothing."""
+        if on_step is None and on_preview is None and cancel is None:
+            return self._json("POST", path, json=body, render=True)
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                outcome["data"] = self._json("POST", path, json=body, render=True)
+            except BaseException as exc:  # handed to the caller's thread
+                outcome["error"] = exc
+        worker = threading.Thread(target=call, daemon=True, name="gwen-remote-render")
+        worker.start()
+        serial = 0
+        try:
+            while True:
+                worker.join(POLL_SECONDS)
+                if not worker.is_alive():
+                    break
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled by the user; nothing from this job was written")
+                state = self._json("GET", "/api/progress", params={"previews": bool(on_preview)})
+                if on_step is not None and state.get("running") and state.get("total"):
+                    on_step(int(state["done"]), int(state["total"]))
+                if on_preview is not None and state.get("preview_serial", 0) != serial and state.get("previews"):
+                    serial = state["preview_serial"]
+                    _deliver_previews(state["previews"], on_preview)
+        except BaseException:
+            try:
+                self._json("POST", "/api/cancel")
+            except Exception:  # the server is gone: nothing more to stop
+                pass
+            raise
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["data"]
+
     def close(self) -> None:
         self._client.close()
 
     # --- making images ---------------------------------------------------------------
     def generate(self, prompt: str, *, on_step=None, cancel=None, on_preview=None, **options: Any
                  ) -> list[ImageRecord]:
-        return self._records(self._json("POST", "/api/generate", json={"prompt": prompt, **options}, render=True))
+        return self._records(self._render("/api/generate", {"prompt": prompt, **options}, on_step, on_preview,
+                                          cancel))
 
-    def reroll(self, image_id: str, n: int = 4, seed: int | None = None, **_progress: Any) -> list[ImageRecord]:
-        return self._records(self._json("POST", f"/api/images/{_seg(image_id)}/reroll", json={"n": n, "seed": seed},
-                                        render=True))
+    def reroll(self, image_id: str, n: int = 4, seed: int | None = None, *, on_step=None, cancel=None,
+               on_preview=None, job=None) -> list[ImageRecord]:
+        return self._records(self._render(f"/api/images/{_seg(image_id)}/reroll", {"n": n, "seed": seed}, on_step,
+                                          on_preview, cancel))
 
-    def vary(self, image_id: str, *, on_step=None, cancel=None, on_preview=None, **options: Any) -> list[ImageRecord]:
-        return self._records(self._json("POST", f"/api/images/{_seg(image_id)}/vary", json=_vary_body(options),
-                                        render=True))
+    def vary(self, image_id: str, *, on_step=None, cancel=None, on_preview=None, job=None, **options: Any
+             ) -> list[ImageRecord]:
+        return self._records(self._render(f"/api/images/{_seg(image_id)}/vary", _vary_body(options), on_step,
+                                          on_preview, cancel))
 
     def plan_variations(self, image_id: str, **options: Any):
         from gwen.params import ImageParams
@@ -114,11 +161,12 @@ class RemoteStudio:
         return (ImageRecord.from_dict(data["parent"]), [ImageParams.from_json(c) for c in data["children"]],
                 VariationPlan(plan["strength"], tuple(plan["modes"]), plan.get("preset"), plan.get("remix_prompt")))
 
-    def render_planned(self, parent_id: str, children, plan, **_: Any) -> list[ImageRecord]:
+    def render_planned(self, parent_id: str, children, plan, *, on_step=None, cancel=None, on_preview=None
+                       ) -> list[ImageRecord]:
         body = {"children": [c.to_dict() for c in children],
                 "plan": {**plan.to_dict(), "remix_prompt": plan.remix_prompt}}
-        return self._records(self._json("POST", f"/api/images/{_seg(parent_id)}/vary/render", json=body,
-                                        render=True))
+        return self._records(self._render(f"/api/images/{_seg(parent_id)}/vary/render", body, on_step, on_preview,
+                                          cancel))
 
     def upscale(self, source: str | Path, model: str | None = None, scale: float | None = None,
                 tile: int | None = None, pre_shrink: float = 1.0) -> ImageRecord:
@@ -132,22 +180,35 @@ class RemoteStudio:
         return self._records(data)[0]
 
     def import_paths(self, paths: Iterable[str | Path]) -> dict[str, Any]:
-        imported, skipped, either = [], [], []
+        items = []
         for raw in paths:
             path = Path(raw)
-            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-            for file in files:
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMPORT_SUFFIXES) \
+                if path.is_dir() else [path]
+            for file in found:
                 if not file.is_file():
                     raise ImageRejected(f"{file}: no such file or folder")
-                with open(file, "rb") as handle:
-                    data = self._json("POST", "/api/import", files={"file": (file.name, handle)}, render=True)
-                records = self._records(data)
-                imported += records
-                either += records
-                for s in data["skipped"]:
-                    skipped.append({**s, "path": str(file)})
-                    either.append(self.get(s["id"]))
-        return {"imported": imported, "skipped": skipped, "imported_or_existing": either}
+                items.append((str(file), file.read_bytes()))
+        if not items:
+            raise ImageRejected(f"{', '.join(map(str, paths))}: no images (.png, .jpg, .jpeg, .webp) found")
+        return self.import_files(items)
+
+    def import_files(self, items: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
+        """Upload images (name, bytes) in requests of at most ~24 MiB; the server imports each request's files
+        all or nothing."""
+        imported, skipped, notes, either = [], [], [], []
+        for batch in _batches(list(items), 24 * 1024 * 1024):
+            data = self._json("POST", "/api/import", render=True,
+                              files=[("file", (Path(name).name, content)) for name, content in batch])
+            records = self._records(data)
+            imported += records
+            either += records
+            names = {Path(name).name: name for name, _content in batch}
+            for s in data["skipped"]:
+                skipped.append({**s, "path": names.get(s.get("path"), s.get("path"))})
+                either.append(self.get(s["id"]))
+            notes += data.get("notes", [])
+        return {"imported": imported, "skipped": skipped, "notes": notes, "imported_or_existing": either}
 
     # --- looking ----------------------------------------------------------------------
     def get(self, image_id: str) -> ImageRecord:
@@ -256,6 +317,14 @@ class RemoteStudio:
                                                                    if v is not None}})
         return [JobRecord.from_dict(j) for j in data["jobs"]]
 
+    def queue_add_text(self, text: str, suffix: str = ".txt", defaults: dict[str, Any] | None = None,
+                       name: str = "typed prompts", then: list[dict[str, Any]] | None = None) -> list[JobRecord]:
+        filename = name if Path(name).suffix else f"{name}{suffix}"
+        data = self._json("POST", "/api/queue", json={"filename": filename, "content": text, "then": then,
+                                                      "defaults": {k: v for k, v in (defaults or {}).items()
+                                                                   if v is not None}})
+        return [JobRecord.from_dict(j) for j in data["jobs"]]
+
     def queue_list(self, status: str | None = None) -> list[JobRecord]:
         data = self._json("GET", "/api/queue", params={"status": status} if status else None)
         return [JobRecord.from_dict(j) for j in data["jobs"]]
@@ -273,6 +342,21 @@ class RemoteStudio:
         return self._json("GET", "/api/settings")["model"]
 
 
+IMPORT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def _batches(items: list[tuple[str, bytes]], limit: int) -> list[list[tuple[str, bytes]]]:
+    batches: list[list[tuple[str, bytes]]] = [[]]
+    size = 0
+    for item in items:
+        if batches[-1] and size + len(item[1]) > limit:
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += len(item[1])
+    return [b for b in batches if b]
+
+
 def _query_params(query: SearchQuery) -> list[tuple[str, Any]]:
     params: list[tuple[str, Any]] = []
     for key in ("text", "model", "op", "min_rating", "favorite", "sort", "limit", "offset"):
@@ -288,6 +372,25 @@ def _query_params(query: SearchQuery) -> list[tuple[str, Any]]:
     if query.until:
         params.append(("until", query.until.isoformat()))
     return params
+
+
+POLL_SECONDS = 0.5
+
+
+def _deliver_previews(encoded: dict[str, str], on_preview) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    images = {int(k): Image.open(io.BytesIO(base64.b64decode(v))) for k, v in encoded.items()}
+    first = min(images)
+    run = []
+    for index in range(first, first + len(images)):
+        if index not in images:
+            break
+        run.append(images[index])
+    on_preview(first, run)
 
 
 def _vary_body(options: dict[str, Any]) -> dict[str, Any]:

@@ -1,42 +1,51 @@
 """``python -m gwen serve``: the facade over HTTP (FastAPI), for a dashboard or CLI on another machine.
 
 Contract:
-- Every route but ``/api/health`` needs ``Authorization: Bearer <token>``,
-  compared in constant time; a missing or wrong token gets 401 and nothing
-  is done. The server refuses to bind a non-loopback address without a
-  token file; on loopback without one it makes a random token and saves it
-  (0600) in ``$GWEN_HOME/service.token``.
-- Bodies over ``max_body`` bytes get 413 before they are read. Bad input
-  gets a 4xx JSON ``{"error": message, "type": kind}``: 400 for invalid
-  values or files, 404 for unknown ids (also any id that is not a well-formed
-  id: no path from a request reaches the filesystem), 503 when the catalog
-  stays busy, 409 when a job was cancelled.
+- ``gwen.http_guard.Guard`` stands in front of every route: the token
+  (``Authorization: Bearer <token>``, or HTTP Basic with the token as the
+  password) is checked from the headers before any body is read, compared in
+  constant time; a missing or wrong token gets 401 and nothing is done. Only
+  ``/api/health`` is public. Bodies over ``max_body`` bytes get 413, whether
+  declared or chunked, counted as they stream. The server refuses to bind a
+  non-loopback address without a token; on loopback without one it makes a
+  random token and saves it (0600) in ``$GWEN_HOME/service.token``. A token
+  (file or ``GWEN_TOKEN``) has at least 16 characters.
+- The served studio is confined to ``$GWEN_HOME/models``
+  (``gwen.boundary``): whatever path a request, a record or a batch names,
+  no model or upscaler file outside it is opened, and every refusal reads the
+  same whatever is at that path.
+- Every error is JSON ``{"error": message, "type": kind}``: 400 for invalid
+  values or files, 422 for a malformed request, 404 for unknown ids (also any
+  id that is not a well-formed id: no path from a request reaches the
+  filesystem), 503 when the catalog stays busy, 409 when a job was cancelled,
+  507 when the disk is full, 500 (without details) for a bug.
 - Routes return the same JSON shapes as the CLI (``{"images": [...]}``,
   records as ``ImageRecord.to_dict()``); image and thumbnail bytes come from
   ``/api/images/{id}/file`` and ``/thumbnail``. ``/api/progress`` reports the
-  running render, ``/api/cancel`` stops it. The OpenAPI spec is at
-  ``/openapi.json``.
+  running render, ``/api/cancel`` stops it. /docs, /redoc and /openapi.json
+  exist only with ``--api-docs`` (and then behind the token).
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import os
 import secrets
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from gwen.errors import CatalogBusy, Cancelled, GwenError, ImageRejected, InvalidInput, ModelUnavailable, NotFound
+from gwen.http_guard import Guard
 from gwen.records import Filter, SearchQuery, parse_day
 
 MAX_BODY = 32 * 1024 * 1024
+MIN_TOKEN = 16
 
 
 class _Body(BaseModel):
@@ -109,6 +118,7 @@ class QueueBody(_Body):
     filename: str
     content: str
     defaults: dict[str, Any] = {}
+    then: list[dict[str, Any]] | None = None  # follow-ups for every generate job (typed prompts)
 
 
 def _status_for(exc: GwenError) -> int:
@@ -128,120 +138,102 @@ def _images(records) -> dict[str, Any]:
 
 
 class _Progress:
+    """The running render's progress and latest previews (PNG, base64), for ``/api/progress``."""
+
     def __init__(self):
         self.lock = threading.Lock()
-        self.state = {"running": False, "done": 0, "total": 0, "what": None}
+        self.state = self._idle()
         self.cancel = threading.Event()
+
+    @staticmethod
+    def _idle() -> dict[str, Any]:
+        return {"running": False, "done": 0, "total": 0, "what": None, "previews": {}, "preview_serial": 0}
 
     def start(self, what: str):
         self.cancel.clear()
         with self.lock:
-            self.state = {"running": True, "done": 0, "total": 0, "what": what}
+            self.state = {**self._idle(), "running": True, "what": what}
 
         def on_step(done: int, total: int) -> None:
             with self.lock:
                 self.state.update(done=done, total=total)
         return on_step
 
+    def preview(self, first: int, images: list) -> None:
+        import base64
+        import io
+
+        encoded = {}
+        for offset, image in enumerate(images):
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            encoded[str(first + offset)] = base64.b64encode(buffer.getvalue()).decode()
+        with self.lock:
+            self.state["previews"] = {**self.state["previews"], **encoded}
+            self.state["preview_serial"] += 1
+
+    def snapshot(self, previews: bool) -> dict[str, Any]:
+        with self.lock:
+            state = dict(self.state)
+        return state if previews else {k: v for k, v in state.items() if k != "previews"}
+
     def finish(self):
         with self.lock:
-            self.state = {"running": False, "done": 0, "total": 0, "what": None}
+            self.state = self._idle()
 
 
-def safe_model_ref(studio, ref: str | None) -> str | None:
-    """A model or upscaler named by a request: a preset, a Hugging Face id, or a path inside $GWEN_HOME/models.
-
-    Anything else that names a file on the server is refused: a request must never make the server read
-    (let alone unpickle) a file outside its models folder.
-    """
-    if ref is None:
-        return None
-    from gwen.presets import MODEL_PRESETS
-    from gwen.upscale import UPSCALER_PRESETS
-
-    if ref in MODEL_PRESETS or ref in UPSCALER_PRESETS:
-        return ref
-    models = (Path(studio.home) / "models").resolve()
-    candidate = Path(ref).expanduser()
-    inside = (candidate if candidate.is_absolute() else models / candidate).resolve()
-    if inside.is_relative_to(models) and inside.exists():
-        return str(inside)
-    if candidate.is_absolute() or ref.startswith((".", "~")) or ".." in candidate.parts or Path(ref).exists():
-        raise InvalidInput(f"model {ref!r}: a path must name a file or folder inside the server's models folder "
-                           f"({models})")
-    return ref  # a Hugging Face id
-
-
-def create_app(studio, token: str, max_body: int = MAX_BODY) -> FastAPI:
-    """The ASGI app over ``studio``; every route except health needs ``token``."""
+def create_app(studio, token: str, max_body: int = MAX_BODY, api_docs: bool = False):
+    """The ASGI app over ``studio``: FastAPI routes behind ``gwen.http_guard.Guard`` (the token before any body,
+    the streamed body limit, security headers). ``api_docs`` serves /docs, /redoc and /openapi.json (behind the
+    token like everything else); they are off by default."""
     app = FastAPI(title="GWEN", version="1", description="GWEN's facade over HTTP: generate, vary, upscale, "
-                  "search, rate, lineage, queue.")
+                  "search, rate, lineage, queue.", docs_url="/docs" if api_docs else None,
+                  redoc_url="/redoc" if api_docs else None, openapi_url="/openapi.json" if api_docs else None)
     progress = _Progress()
     runner_box: dict[str, Any] = {}
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body:
-            return JSONResponse({"error": f"request body of {int(length):,} bytes is over the limit of "
-                                 f"{max_body:,} bytes", "type": "TooLarge"}, status_code=413)
-        return await call_next(request)
-
-    @app.exception_handler(GwenError)
-    async def gwen_error(request: Request, exc: GwenError):
-        return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=_status_for(exc))
-
-    def auth(authorization: str | None = Header(default=None)) -> None:
-        given = (authorization or "").removeprefix("Bearer ").strip() if (authorization or "").startswith(
-            "Bearer ") else ""
-        if not given or not hmac.compare_digest(given.encode(), token.encode()):
-            raise _Unauthorized()
-
-    @app.exception_handler(_Unauthorized)
-    async def unauthorized(request: Request, exc: Exception):
-        return JSONResponse({"error": "missing or wrong bearer token", "type": "Unauthorized"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
-
-    guard = [Depends(auth)]
+    install_error_handlers(app)
 
     @app.get("/api/health")
     def health() -> dict[str, Any]:
         return {"ok": True}
 
     def rendering(what: str, work):
+        """Run ``work(on_step, cancel, on_preview)`` as the one watched render (``/api/progress``,
+        ``/api/cancel``)."""
         on_step = progress.start(what)
         try:
-            return work(on_step, progress.cancel)
+            return work(on_step, progress.cancel, progress.preview)
         finally:
             progress.finish()
 
-    @app.post("/api/generate", dependencies=guard)
+    @app.post("/api/generate")
     def generate(body: GenerateBody) -> dict[str, Any]:
         options = body.model_dump()
         prompt = options.pop("prompt")
-        options["model"] = safe_model_ref(studio, options["model"])
-        return _images(rendering("generate", lambda s, c: studio.generate(prompt, on_step=s, cancel=c, **options)))
+        return _images(rendering("generate", lambda s, c, v: studio.generate(prompt, on_step=s, cancel=c, on_preview=v,
+                                                                             **options)))
 
-    @app.post("/api/images/{image_id}/reroll", dependencies=guard)
+    @app.post("/api/images/{image_id}/reroll")
     def reroll(image_id: str, body: RerollBody) -> dict[str, Any]:
-        return _images(rendering("reroll", lambda s, c: studio.reroll(image_id, body.n, body.seed, on_step=s,
+        return _images(rendering("reroll", lambda s, c, v: studio.reroll(image_id, body.n, body.seed, on_step=s,
+                                                                         on_preview=v,
                                                                       cancel=c)))
 
     def vary_options(body: VaryBody) -> dict[str, Any]:
-        return {**body.model_dump(), "model": safe_model_ref(studio, body.model)}
+        return body.model_dump()
 
-    @app.post("/api/images/{image_id}/vary", dependencies=guard)
+    @app.post("/api/images/{image_id}/vary")
     def vary(image_id: str, body: VaryBody) -> dict[str, Any]:
-        return _images(rendering("vary", lambda s, c: studio.vary(image_id, on_step=s, cancel=c,
+        return _images(rendering("vary", lambda s, c, v: studio.vary(image_id, on_step=s, cancel=c, on_preview=v,
                                                                   **vary_options(body))))
 
-    @app.post("/api/images/{image_id}/vary/plan", dependencies=guard)
+    @app.post("/api/images/{image_id}/vary/plan")
     def plan_variations(image_id: str, body: VaryBody) -> dict[str, Any]:
         parent, children, plan = studio.plan_variations(image_id, **vary_options(body))
         return {"parent": parent.to_dict(), "children": [c.to_dict() for c in children],
                 "plan": {**plan.to_dict(), "remix_prompt": plan.remix_prompt}}
 
-    @app.post("/api/images/{image_id}/vary/render", dependencies=guard)
+    @app.post("/api/images/{image_id}/vary/render")
     def render_planned(image_id: str, body: RenderPlannedBody) -> dict[str, Any]:
         from gwen.params import ImageParams
         from gwen.variation import VariationPlan
@@ -249,27 +241,23 @@ def create_app(studio, token: str, max_body: int = MAX_BODY) -> FastAPI:
         children = [ImageParams.from_json(c) for c in body.children]
         plan = VariationPlan(float(body.plan["strength"]), tuple(body.plan["modes"]), body.plan.get("preset"),
                              body.plan.get("remix_prompt"))
-        return _images(rendering("vary", lambda s, c: studio.render_planned(image_id, children, plan, on_step=s,
+        return _images(rendering("vary", lambda s, c, v: studio.render_planned(image_id, children, plan, on_step=s,
+                                                                               on_preview=v,
                                                                             cancel=c)))
 
-    @app.post("/api/images/{image_id}/upscale", dependencies=guard)
+    @app.post("/api/images/{image_id}/upscale")
     def upscale(image_id: str, body: UpscaleBody) -> dict[str, Any]:
         full_id = studio.resolve(image_id)  # an id, never a path on the server
-        options = {**body.model_dump(), "model": safe_model_ref(studio, body.model or studio.default_upscaler())}
-        return _images([rendering("upscale", lambda s, c: studio.upscale(full_id, **options))])
+        options = body.model_dump()
+        return _images([rendering("upscale", lambda s, c, v: studio.upscale(full_id, **options))])
 
-    @app.post("/api/import", dependencies=guard)
-    def import_file(file: UploadFile) -> dict[str, Any]:
-        data = file.file.read(max_body + 1)
-        if len(data) > max_body:
-            return JSONResponse({"error": "upload over the size limit", "type": "TooLarge"}, status_code=413)
-        name = Path(file.filename or "upload.png").name or "upload.png"
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            path.write_bytes(data)
-            result = studio.import_paths([path])
-        return {"images": [r.to_dict() for r in result["imported"]], "skipped": [
-            {k: v for k, v in s.items() if k != "path"} for s in result["skipped"]]}
+    @app.post("/api/import")
+    def import_files(file: list[UploadFile]) -> dict[str, Any]:
+        """One or more uploaded images, all or nothing; errors name the file as the client named it."""
+        items = [(Path(f.filename or "upload.png").name or "upload.png", f.file.read()) for f in file]
+        result = studio.import_files(items)
+        return {"images": [r.to_dict() for r in result["imported"]], "skipped": result["skipped"],
+                "notes": result["notes"]}
 
     def search_query(text: str | None = None, filter: list[str] = Query(default=[]),  # noqa: A002
                      model: str | None = None, op: str | None = None, min_rating: int | None = None,
@@ -284,135 +272,121 @@ def create_app(studio, token: str, max_body: int = MAX_BODY) -> FastAPI:
                            include_deleted=include_deleted, sort=sort, descending=descending, limit=limit,
                            offset=offset)
 
-    @app.get("/api/images", dependencies=guard)
+    @app.get("/api/images")
     def search(query: SearchQuery = Depends(search_query)) -> dict[str, Any]:
         records, total = studio.search(query)
         return {**_images(records), "total": total}
 
-    @app.post("/api/images/batch", dependencies=guard)
+    @app.post("/api/images/batch")
     def get_many(ids: list[str]) -> dict[str, Any]:
         return {"images": {k: v.to_dict() for k, v in studio.get_many(ids[:1000]).items()}}
 
-    @app.get("/api/images/{image_id}", dependencies=guard)
+    @app.get("/api/images/{image_id}")
     def show(image_id: str) -> dict[str, Any]:
         record = studio.get(image_id)
         return {**record.to_dict(), "infotext": studio.infotext(record)}
 
-    @app.get("/api/images/{image_id}/file", dependencies=guard)
+    @app.get("/api/images/{image_id}/file")
     def image_file(image_id: str):
         return FileResponse(studio.path_of(studio.get(image_id)), media_type="image/png")
 
-    @app.get("/api/images/{image_id}/thumbnail", dependencies=guard)
+    @app.get("/api/images/{image_id}/thumbnail")
     def thumbnail(image_id: str):
         return FileResponse(studio.thumbnail(studio.get(image_id)), media_type="image/webp")
 
-    @app.get("/api/images/{image_id}/lineage", dependencies=guard)
+    @app.get("/api/images/{image_id}/lineage")
     def lineage(image_id: str) -> dict[str, Any]:
         return studio.lineage(image_id)
 
-    @app.post("/api/images/{image_id}/verify", dependencies=guard)
+    @app.post("/api/images/{image_id}/verify")
     def verify(image_id: str) -> dict[str, Any]:
         result = studio.verify(image_id)
         return {**result.__dict__, "identical": result.identical}
 
-    @app.post("/api/images/{image_id}/rate", dependencies=guard)
+    @app.post("/api/images/{image_id}/rate")
     def rate(image_id: str, body: RateBody) -> dict[str, Any]:
         return studio.rate(image_id, body.stars).to_dict()
 
-    @app.post("/api/images/{image_id}/favorite", dependencies=guard)
+    @app.post("/api/images/{image_id}/favorite")
     def favorite(image_id: str, body: FavoriteBody) -> dict[str, Any]:
         return studio.favorite(image_id, body.on).to_dict()
 
-    @app.post("/api/images/{image_id}/tags", dependencies=guard)
+    @app.post("/api/images/{image_id}/tags")
     def tag(image_id: str, body: TagBody) -> dict[str, Any]:
         return studio.tag(image_id, body.tags, remove=body.remove).to_dict()
 
-    @app.post("/api/images/{image_id}/delete", dependencies=guard)
+    @app.post("/api/images/{image_id}/delete")
     def delete(image_id: str) -> dict[str, Any]:
         return studio.delete(image_id).to_dict()
 
-    @app.post("/api/images/{image_id}/restore", dependencies=guard)
+    @app.post("/api/images/{image_id}/restore")
     def restore(image_id: str) -> dict[str, Any]:
         return studio.restore(image_id).to_dict()
 
-    @app.get("/api/stats", dependencies=guard)
+    @app.get("/api/stats")
     def stats() -> dict[str, Any]:
         return {**studio.stats(), "engine": {**studio.engine_status(), "default_model": studio.default_model()},
                 "queue": studio.queue_counts()}
 
-    @app.get("/api/rating-stats", dependencies=guard)
+    @app.get("/api/rating-stats")
     def rating_stats(by: str, query: SearchQuery = Depends(search_query)) -> list[dict[str, Any]]:
         return studio.rating_stats(by, query)
 
-    @app.get("/api/tags", dependencies=guard)
+    @app.get("/api/tags")
     def tags() -> dict[str, Any]:
         return {"tags": [{"tag": t, "images": c} for t, c in studio.tags()]}
 
-    @app.get("/api/compare", dependencies=guard)
+    @app.get("/api/compare")
     def compare(ids: list[str] = Query(default=[])) -> dict[str, Any]:
         result = studio.compare(ids)
         return {**result, "images": [r.to_dict() for r in result["images"]]}
 
-    @app.get("/api/settings", dependencies=guard)
+    @app.get("/api/settings")
     def get_settings() -> dict[str, Any]:
         return {"model": studio.default_model(), "upscaler": studio.default_upscaler(),
                 "model_status": studio.model_status()}
 
-    @app.post("/api/settings", dependencies=guard)
+    @app.post("/api/settings")
     def set_settings(body: SettingsBody) -> dict[str, Any]:
         if body.model is not None:
-            studio.set_default_model(safe_model_ref(studio, body.model))
+            studio.set_default_model(body.model)
         if body.upscaler is not None:
-            studio.set_default_upscaler(safe_model_ref(studio, body.upscaler))
+            studio.set_default_upscaler(body.upscaler)
         return get_settings()
 
-    @app.get("/api/models/status", dependencies=guard)
+    @app.get("/api/models/status")
     def model_status(model: str | None = None) -> dict[str, Any]:
-        return studio.model_status(safe_model_ref(studio, model) if model else None)
+        return studio.model_status(model)
 
-    @app.get("/api/progress", dependencies=guard)
-    def get_progress() -> dict[str, Any]:
-        with progress.lock:
-            return dict(progress.state)
+    @app.get("/api/progress")
+    def get_progress(previews: bool = False) -> dict[str, Any]:
+        return progress.snapshot(previews)
 
-    @app.post("/api/cancel", dependencies=guard)
+    @app.post("/api/cancel")
     def cancel() -> dict[str, Any]:
         progress.cancel.set()
         return {"cancel_requested": True}
 
-    @app.post("/api/queue", dependencies=guard)
+    @app.post("/api/queue")
     def queue_add(body: QueueBody) -> dict[str, Any]:
-        suffix = Path(body.filename).suffix.lower()
-        if suffix not in (".txt", ".json", ".jsonl", ".toml"):
-            raise InvalidInput(f"batch file {body.filename!r}: must end in .txt, .json, .jsonl or .toml")
-        defaults = dict(body.defaults)
-        if "model" in defaults:
-            defaults["model"] = safe_model_ref(studio, defaults["model"])
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"batch{suffix}"
-            path.write_text(body.content, encoding="utf-8")
-            jobs = studio.queue_plan(path, defaults, name=Path(body.filename).name)
-        for job in jobs:  # models named inside the file obey the same rule, before anything is enqueued
-            for p in job.spec.get("params", []):
-                safe_model_ref(studio, p.get("model"))
-            if job.kind == "upscale":
-                safe_model_ref(studio, job.spec.get("model"))
-        studio.jobs.add(jobs)
+        name = Path(body.filename).name or "batch"
+        jobs = studio.queue_add_text(body.content, Path(name).suffix or ".txt", dict(body.defaults), name,
+                                     then=body.then)
         return {"jobs": [j.to_dict() for j in jobs], "count": len(jobs)}
 
-    @app.get("/api/queue", dependencies=guard)
+    @app.get("/api/queue")
     def queue_list(status: str | None = None) -> dict[str, Any]:
         return {"jobs": [j.to_dict() for j in studio.queue_list(status)], "counts": studio.queue_counts()}
 
-    @app.post("/api/queue/{job_id}/cancel", dependencies=guard)
+    @app.post("/api/queue/{job_id}/cancel")
     def queue_cancel(job_id: str) -> dict[str, Any]:
         return studio.queue_cancel(job_id).to_dict()
 
-    @app.post("/api/queue/{job_id}/retry", dependencies=guard)
+    @app.post("/api/queue/{job_id}/retry")
     def queue_retry(job_id: str) -> dict[str, Any]:
         return studio.queue_retry(job_id).to_dict()
 
-    @app.get("/api/runner", dependencies=guard)
+    @app.get("/api/runner")
     def runner_state() -> dict[str, Any]:
         box = runner_box.get("runner")
         running = bool(box and box["thread"].is_alive())
@@ -421,7 +395,7 @@ def create_app(studio, token: str, max_body: int = MAX_BODY) -> FastAPI:
         return {"running": running, "current": current.to_dict() if current else None, "done": done,
                 "total": total, "last_error": runner_box.get("error")}
 
-    @app.post("/api/runner/start", dependencies=guard)
+    @app.post("/api/runner/start")
     def runner_start() -> dict[str, Any]:
         box = runner_box.get("runner")
         if not (box and box["thread"].is_alive()):
@@ -438,7 +412,7 @@ def create_app(studio, token: str, max_body: int = MAX_BODY) -> FastAPI:
             thread.start()
         return runner_state()
 
-    @app.post("/api/runner/stop", dependencies=guard)
+    @app.post("/api/runner/stop")
     def runner_stop() -> dict[str, Any]:
         box = runner_box.get("runner")
         if box:
@@ -446,11 +420,35 @@ def create_app(studio, token: str, max_body: int = MAX_BODY) -> FastAPI:
             box["thread"].join(timeout=30)
         return runner_state()
 
-    return app
+    return Guard(app, token, max_body)
 
 
-class _Unauthorized(Exception):
-    pass
+def install_error_handlers(app: FastAPI) -> None:
+    """One error shape everywhere: ``{"error": message, "type": kind}``."""
+
+    @app.exception_handler(GwenError)
+    async def gwen_error(request: Request, exc: GwenError):
+        extra = exc.details() if isinstance(exc, ModelUnavailable) else {}
+        return JSONResponse({"error": str(exc), "type": type(exc).__name__, **extra}, status_code=_status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        return JSONResponse({"error": _validation_message(exc), "type": "InvalidInput"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):  # a bug: say what, not where (no paths, no traceback)
+        return JSONResponse({"error": f"unexpected error ({type(exc).__name__}); the server's log has the details",
+                             "type": "Internal"}, status_code=500)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
+        value = error.get("input")
+        shown = f"={value!r}" if value is not None and not isinstance(value, (dict, list)) else ""
+        parts.append(f"{where or 'request'}{shown}: {error.get('msg', 'invalid')}"[:300])
+    return "; ".join(parts) or "invalid request"
 
 
 def is_loopback(host: str) -> bool:
@@ -469,11 +467,16 @@ def load_token(home: Path, host: str, token_file: str | None) -> tuple[str, str]
         if not path.is_file():
             raise InvalidInput(f"token file {token_file!r}: no such file")
         token = path.read_text(encoding="utf-8").strip()
-        if len(token) < 16:
-            raise InvalidInput(f"token file {token_file!r}: the token must be at least 16 characters")
+        if len(token) < MIN_TOKEN:
+            raise InvalidInput(f"token file {token_file!r}: the token must be at least {MIN_TOKEN} characters "
+                               f"(it has {len(token)})")
         return token, str(path)
     if os.environ.get("GWEN_TOKEN"):
-        return os.environ["GWEN_TOKEN"].strip(), "GWEN_TOKEN"
+        token = os.environ["GWEN_TOKEN"].strip()
+        if len(token) < MIN_TOKEN:
+            raise InvalidInput(f"GWEN_TOKEN: the token must be at least {MIN_TOKEN} characters "
+                               f"(it has {len(token)})")
+        return token, "GWEN_TOKEN"
     if not is_loopback(host):
         raise InvalidInput(f"host={host!r}: serving beyond this machine needs a token "
                            "(--token-file FILE or GWEN_TOKEN)")
@@ -486,12 +489,12 @@ def load_token(home: Path, host: str, token_file: str | None) -> tuple[str, str]
     return path.read_text().strip(), str(path)
 
 
-def serve(studio, host: str, port: int, token_file: str | None) -> None:
+def serve(studio, host: str, port: int, token_file: str | None, api_docs: bool = False) -> None:
     import sys
 
     import uvicorn
 
     token, source = load_token(studio.home, host, token_file)
-    print(f"GWEN service on http://{host}:{port} (token from {source}); OpenAPI at /docs", file=sys.stderr,
-          flush=True)
-    uvicorn.run(create_app(studio, token), host=host, port=port, log_level="warning")
+    print(f"GWEN service on http://{host}:{port} (token from {source})"
+          + ("; OpenAPI at /docs (behind the token)" if api_docs else ""), file=sys.stderr, flush=True)
+    uvicorn.run(create_app(studio, token, api_docs=api_docs), host=host, port=port, log_level="warning")

@@ -30,9 +30,11 @@ from PIL import Image
 
 from gwen import files, variation
 from gwen.catalog import Catalog, ImageRecord, SearchQuery
+from gwen.boundary import ModelBoundary
 from gwen.config import Settings, gwen_home, save_setting
-from gwen.errors import ImageRejected, InvalidInput
-from gwen.journal import Journal, apply_marks
+from gwen.errors import ImageRejected, InvalidInput, ModelUnavailable
+from gwen.importer import plan_import, stored_text
+from gwen.journal import JobJournal, Journal, apply_marks
 from gwen.params import MAX_IMAGES_PER_REQUEST, MAX_SEED, ImageParams, canonical_json
 from gwen.pnginfo import chunks_for, read_metadata
 from gwen.presets import default_model, preset_for, preset_named
@@ -56,9 +58,12 @@ class VerifyResult:
 
 
 class Studio:
-    def __init__(self, home: str | Path | None = None, settings: Settings | None = None, engine=None):
-        """``engine``: share one ``gwen.engine.Engine`` (and its resident model) between studios."""
+    def __init__(self, home: str | Path | None = None, settings: Settings | None = None, engine=None,
+                 confine_models: bool = False):
+        """``engine``: share one ``gwen.engine.Engine`` (and its resident model) between studios.
+        ``confine_models``: open model and upscaler files only inside ``$GWEN_HOME/models`` (``gwen serve``)."""
         self.home = gwen_home(home)
+        self.boundary = ModelBoundary(self.home / "models", confined=confine_models)
         self.settings = settings or Settings.load(self.home)
         self.journal = Journal(self.home / "journal.jsonl")
         self._catalog: Catalog | None = None
@@ -78,7 +83,7 @@ class Studio:
         if self._engine is None:
             from gwen.engine import Engine
 
-            self._engine = Engine(self.home / "models", device=self.settings.device, dtype=self.settings.dtype,
+            self._engine = Engine(self.boundary, device=self.settings.device, dtype=self.settings.dtype,
                                   max_batch=self.settings.max_batch)
         return self._engine
 
@@ -115,7 +120,7 @@ class Studio:
         if not ref:
             raise InvalidInput("model='': name a preset, a Hugging Face id, a folder or a checkpoint file")
         if preset_named(ref) is None:
-            resolve_model(ref, self.home / "models")  # a path that exists, or a well-formed Hub id
+            resolve_model(ref, self.boundary)  # a path that may be opened, or a well-formed Hub id
         save_setting(self.home, "model", ref)
         self.settings = replace(self.settings, model=ref)
         return ref
@@ -125,11 +130,31 @@ class Studio:
         from gwen.upscale import UPSCALER_PRESETS
 
         ref = str(ref or "").strip()
-        if ref not in UPSCALER_PRESETS and not Path(ref).expanduser().is_file():
-            raise InvalidInput(f"upscaler {ref!r}: not a preset ({', '.join(UPSCALER_PRESETS)}) and no such file")
+        if ref not in UPSCALER_PRESETS:
+            located = self.boundary.locate(ref, "upscaler") if ref else None
+            if located is None or not located.is_file():
+                raise InvalidInput(f"upscaler {ref!r}: not a preset ({', '.join(UPSCALER_PRESETS)}) and no such file")
         save_setting(self.home, "upscaler", ref)
         self.settings = replace(self.settings, upscaler=ref)
         return ref
+
+    def check_model(self, ref: str | None) -> None:
+        """Refuse now (InvalidInput/ModelUnavailable) a model reference that could never load here: a path this
+        studio may not open, a folder that is no pipeline; no network, no torch (a queue batch's check)."""
+        from gwen.engine import resolve_model
+
+        if ref and preset_named(ref) is None:
+            resolve_model(ref, self.boundary)
+
+    def check_upscaler(self, ref: str | None) -> None:
+        """Like ``check_model`` for an upscaler: a preset (downloaded when it runs) or a file that may be opened."""
+        from gwen.upscale import UPSCALER_PRESETS
+
+        if ref and ref not in UPSCALER_PRESETS:
+            located = self.boundary.locate(ref, "upscaler")
+            if located is None or not located.is_file():
+                raise ModelUnavailable(f"upscaler {ref!r}: not a preset ({', '.join(UPSCALER_PRESETS)}) and no "
+                                       "such file", model=ref, reason="missing")
 
     def model_status(self, ref: str | None = None) -> dict[str, Any]:
         """What rendering with ``ref`` (default: the default model) needs first, without network or torch:
@@ -139,7 +164,7 @@ class Studio:
         ref = ref or self.default_model()
         preset = preset_for(ref)
         return {"model": ref, "label": preset.label if preset else ref,
-                "availability": hub.availability(ref, self.home / "models"),
+                "availability": hub.availability(ref, self.boundary),
                 "from_environment": bool(os.environ.get("GWEN_MODEL")) and ref == os.environ.get("GWEN_MODEL")}
 
     def path_of(self, record: ImageRecord) -> Path:
@@ -239,10 +264,20 @@ class Studio:
         """The generation params of a record (an imported record's extra metadata, such as its model hash or
         the sampler name another tool wrote, is kept on the record but is not a parameter)."""
         try:
-            return ImageParams.from_json({k: v for k, v in record.params.items() if k in ImageParams.model_fields})
+            params = ImageParams.from_json({k: v for k, v in record.params.items() if k in ImageParams.model_fields})
         except InvalidInput as exc:
             raise InvalidInput(f"image {record.id} has no complete generation parameters "
                                f"(op={record.op}, imported from {record.import_source or 'GWEN'}): {exc}") from None
+        return self._local_model(params, record)
+
+    def _local_model(self, params: ImageParams, record: ImageRecord) -> ImageParams:
+        """A record made elsewhere may name a model path of that machine (an imported PNG): render with the
+        copy in this models folder, found by name or by its A1111 hash, or refuse (``gwen.boundary``)."""
+        if preset_named(params.model) is not None:
+            return params
+        located = self.boundary.locate(params.model, "model",
+                                       model_hash=record.params.get("model_hash") or record.model_hash)
+        return params if located is None or str(located) == params.model else params.replace(model=str(located))
 
     def _init_images(self, params: list[ImageParams]) -> dict[str, Image.Image]:
         images = {}
@@ -265,7 +300,7 @@ class Studio:
         from gwen.engine import check_available, versions
 
         for model in dict.fromkeys(p.model for p in params):
-            check_available(model, self.home / "models")  # fails fast (no torch import) when it cannot load
+            check_available(model, self.boundary)  # fails fast (no torch import) when it cannot load
         with self._lock:
             init_images = self._init_images(params)
             engine = self.engine
@@ -343,7 +378,7 @@ class Studio:
             if done:  # cataloged before a crash (e.g. adopted by reindex): finish the job, rewrite nothing
                 job.commit([], list(done.values()))
                 return next(iter(done.values()))
-        model_file = resolve_upscaler(model, self.home / "models")
+        model_file = resolve_upscaler(model, self.boundary)
         with self._lock:
             loaded = self.upscaler.load(model_file, name=model)
             settings.check_against(loaded.scale, image.width, image.height)
@@ -387,7 +422,7 @@ class Studio:
     def jobs(self):
         from gwen.catalog import JobStore
 
-        return JobStore(self.catalog)
+        return JobStore(self.catalog, JobJournal(self.home / "jobs.jsonl"))
 
     def queue_plan(self, path: str | Path, defaults: dict[str, Any] | None = None, name: str | None = None) -> list:
         """Every job of a batch file, resolved and validated, not yet enqueued; ``name`` is how messages and
@@ -395,6 +430,16 @@ class Studio:
         from gwen.queue import plan_batch
 
         return plan_batch(path, defaults or {}, self, name=name)
+
+    def queue_add_text(self, text: str, suffix: str = ".txt", defaults: dict[str, Any] | None = None,
+                       name: str = "typed prompts", then: list[dict[str, Any]] | None = None) -> list:
+        """Enqueue a batch given as text (typed prompts, an upload's content): parsed as a ``suffix`` batch file,
+        named ``name`` in messages and sources; ``then`` adds follow-ups to every generate job."""
+        from gwen.queue import parse_batch, plan_entries
+
+        jobs = plan_entries(*parse_batch(text, suffix, name), defaults or {}, self, then=then)
+        self.jobs.add(jobs)
+        return jobs
 
     def queue_add(self, path: str | Path, defaults: dict[str, Any] | None = None, name: str | None = None) -> list:
         """Plan every job of a batch file (all validated first), then enqueue them together."""
@@ -521,7 +566,7 @@ class Studio:
 
         up = record.params["upscale"]
         parent = self.catalog.get(record.parent_id)
-        model_file = resolve_upscaler(up["model"], self.home / "models", download=False)
+        model_file = resolve_upscaler(up["model"], self.boundary, download=False)
         loaded = self.upscaler.load(model_file, name=up["model"])
         settings = UpscaleSettings(tile=up["tile"], pre_shrink=up["pre_shrink"], scale=up["scale"],
                                    overlap=up["overlap"])
@@ -579,64 +624,38 @@ class Studio:
 
     # --- import / reindex / export ------------------------------------------------
     def import_paths(self, paths: Iterable[str | Path]) -> dict[str, Any]:
-        """Import image files or folders; all are checked before anything is written."""
-        candidates = _expand(paths)
-        checked = []
-        for path in candidates:
-            data = path.read_bytes()
-            image = files.open_image_checked(data)  # raises ImageRejected before any write
-            checked.append((path, data, image))
-        with self.catalog.session():
-            return self._import_checked(checked)
+        """Import image files or folders (see ``import_files``)."""
+        return self.import_files([(str(path), path.read_bytes()) for path in _expand(paths)])
 
-    def _import_checked(self, checked: list) -> dict[str, Any]:
-        imported, skipped = [], []
-        known = self.catalog.all_ids()
-        for path, data, image in checked:
-            sha = hashlib.sha256(data).hexdigest()
-            meta = read_metadata(image)
-            if meta.source == "gwen" and (meta.record or {}).get("id") and files.ID_PATTERN.match(str(meta.record["id"])):
-                if meta.record["id"] in known:
-                    skipped.append({"path": str(path), "id": meta.record["id"],
-                                    "reason": f"already cataloged as {meta.record['id']}"})
-                    continue
-                record = ImageRecord.from_file_record(
-                    meta.record, str(files.image_path(self.home, meta.record["id"]).relative_to(self.home)),
-                    meta.record.get("file_sha256"))
-                files.write_bytes_atomic(self.path_of(record), data)
-            else:
-                existing = self.catalog.find_by_sha256(sha)
-                if existing:
-                    skipped.append({"path": str(path), "id": existing, "reason": f"already imported as {existing}"})
-                    continue
-                record = self._import_record(path, image, meta, sha)
-                text = {k: v for k, v in (getattr(image, "text", None) or {}).items() if isinstance(v, str)}
-                text.update(chunks_for(record.file_record(), text.get("parameters") or self._maybe_infotext(record)))
-                files.write_png_atomic(self.path_of(record), _storable(image), text)
-            self.catalog.insert([record])
-            known.add(record.id)
-            imported.append(record)
-        return {"imported": imported, "skipped": skipped}
-
-    def _import_record(self, path: Path, image: Image.Image, meta, sha: str) -> ImageRecord:
+    def import_files(self, items: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
+        """Import images given as (name, bytes), all or nothing: every file is opened and its metadata checked
+        first (``gwen.importer``), and if one is refused the error names it and nothing is written. A GWEN file
+        keeps its id; a file already in the catalog (same id, or the same bytes imported before) is skipped."""
         from gwen.engine import versions
 
-        params = {k: v for k, v in meta.params.items()}
-        params.setdefault("width", image.width)  # the generation size, when the metadata has none
-        params.setdefault("height", image.height)
-        try:
-            params = ImageParams.from_json(params).to_dict() | {k: v for k, v in params.items()
-                                                                 if k not in ImageParams.model_fields}
-        except InvalidInput:
-            pass
-        image_id = files.new_id()
-        return ImageRecord(
-            id=image_id, created_at=datetime.now(timezone.utc),
-            path=str(files.image_path(self.home, image_id).relative_to(self.home)), width=image.width,
-            height=image.height, op="import", parent_id=None, root_id=image_id, params=params,
-            params_hash=hashlib.sha256(canonical_json(params).encode()).hexdigest(),
-            model_hash=meta.params.get("model_hash"), versions=versions(), file_sha256=sha,
-            import_source=f"{meta.source}:{path.name}")
+        plans = [plan_import(name, data, self.home, versions()) for name, data in items]
+        imported, skipped, notes = [], [], []
+        with self.catalog.session():
+            known = self.catalog.all_ids()
+            for plan in plans:
+                record = plan.record
+                existing = record.id if plan.own_record and record.id in known else \
+                    self.catalog.find_by_sha256(plan.sha256)
+                if existing:
+                    skipped.append({"path": plan.name, "id": existing,
+                                    "reason": f"already in the catalog as {existing}"})
+                    continue
+                if plan.own_record:
+                    files.write_bytes_atomic(self.path_of(record), plan.data)
+                else:
+                    record = replace(record, file_sha256=plan.sha256)
+                    files.write_png_atomic(self.path_of(record), _storable(plan.image),
+                                           stored_text(plan, self._maybe_infotext(record)))
+                self.catalog.insert([record])
+                known.add(record.id)
+                imported.append(record)
+                notes += [{"path": plan.name, "id": record.id, "note": note} for note in plan.notes]
+        return {"imported": imported, "skipped": skipped, "notes": notes}
 
     def _maybe_infotext(self, record: ImageRecord) -> str | None:
         try:
@@ -661,7 +680,8 @@ class Studio:
                 continue
             records.append(ImageRecord.from_file_record(meta.record, str(png.relative_to(self.home)),
                                                         meta.record.get("file_sha256")))
-        marks = apply_marks(self.journal.replay())
+        events, skipped_lines = self.journal.read()
+        marks = apply_marks(events)
         ids = {r.id for r in records}
         final = []
         for r in records:
@@ -671,8 +691,10 @@ class Studio:
                                    "tags": tuple(sorted(m.tags)), "deleted": m.deleted})
             final.append(r)
         self.catalog.replace_all(final)
+        jobs = self.jobs.restore()
         return {"images": len(final), "marked": len(set(marks) & ids), "skipped": skipped,
-                "removed_temp_files": removed_tmp}
+                "removed_temp_files": removed_tmp, "journal_lines_skipped": skipped_lines, "jobs": jobs["jobs"],
+                "jobs_journal_lines_skipped": jobs["skipped_lines"]}
 
     def export(self, query: SearchQuery, target: str | Path) -> dict[str, Any]:
         """Matching images as a zip of PNGs, or their params as Parquet/CSV (no paging)."""

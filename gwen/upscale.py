@@ -33,10 +33,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from gwen.errors import InvalidInput, ModelUnavailable
+
+if TYPE_CHECKING:
+    from gwen.boundary import ModelBoundary
 
 MIN_TILE = 32
 MAX_OUTPUT_PIXELS = 8192 * 8192
@@ -117,8 +121,14 @@ def parse_tile(text: str) -> int:
 
 
 # --- files -------------------------------------------------------------------
-def resolve_upscaler(ref: str, models_dir: Path, download: bool = True, progress: bool = True) -> Path:
-    """A usable local file for a preset name or a path (downloading a preset on first use)."""
+def resolve_upscaler(ref: str, models: "ModelBoundary | Path", download: bool = True, progress: bool = True
+                     ) -> Path:
+    """A usable local file for a preset name or a path (downloading a preset on first use). ``models``: the
+    models folder, or the ``ModelBoundary`` that decides which paths may be opened."""
+    from gwen.boundary import ModelBoundary
+
+    boundary = ModelBoundary.of(models)
+    models_dir = boundary.models_dir
     preset = UPSCALER_PRESETS.get(ref)
     if preset is not None:
         target = Path(models_dir) / preset.filename
@@ -130,11 +140,11 @@ def resolve_upscaler(ref: str, models_dir: Path, download: bool = True, progress
             raise ModelUnavailable(_missing_message(preset, target, "it is not downloaded yet"), model=preset.name,
                                    reason="missing")
         return fetch_preset(preset, Path(models_dir), progress=progress)
-    path = Path(ref).expanduser()
-    if path.is_file():
+    path = boundary.locate(ref, "upscaler")
+    if path is not None and path.is_file():
         if path.suffix.lower() not in MODEL_SUFFIXES:
             raise ModelUnavailable(f"upscaler {ref!r}: a model file must end in {', '.join(MODEL_SUFFIXES)}")
-        return path.resolve()
+        return path
     raise ModelUnavailable(f"upscaler {ref!r}: not a preset ({', '.join(UPSCALER_PRESETS)}) and no such file")
 
 

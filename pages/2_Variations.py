@@ -8,7 +8,7 @@ import streamlit as st
 from gwen.params import MAX_SEED, SCHEDULERS
 from gwen.ui import actions
 from gwen.ui.cards import caption, grid
-from gwen.ui.common import PAGES, guarded, joined, plural, short_id
+from gwen.ui.common import PAGES, guarded, plural, short_id
 from gwen.ui.forms import KEEP, kept
 from gwen.ui.progress import Pending
 from gwen.ui.state import page
@@ -93,8 +93,8 @@ records = [found[i] for i in st.session_state.get("gwen_variation_grid") or [] i
 slot = None
 if records:
     head, side = st.columns([3, 2], vertical_alignment="center")
-    head.subheader(joined([plural(len(records), "variation"), f"of {short_id(records[0].parent_id)}"
-                           if records[0].parent_id else None]))
+    head.subheader(plural(len(records), "variation") +
+                   (f" of {short_id(records[0].parent_id)}" if records[0].parent_id else ""))
     if st.session_state.get("gwen_variation_grid_note"):
         head.caption(st.session_state["gwen_variation_grid_note"])
     slot = side.empty()

@@ -8,7 +8,7 @@ import streamlit as st
 
 from gwen.records import OPS, SORT_FIELDS, Filter, SearchQuery
 from gwen.ui import actions
-from gwen.ui.cards import image_card
+from gwen.ui.cards import image_card, tags_editor
 from gwen.ui.common import PAGES, guarded, joined, plural, short_id
 from gwen.ui.forms import use_settings
 from gwen.ui.state import page
@@ -59,7 +59,10 @@ def close_detail() -> None:
 
 
 @st.dialog("Image", width="large", on_dismiss=close_detail)
-def detail(record) -> None:
+def detail(image_id: str) -> None:
+    record = guarded(lambda: studio.get(image_id))  # read again on every rerun of the dialog: marks change in it
+    if record is None:
+        return
     left, right = st.columns([1, 1])
     with left:
         image_card(studio, record, "detail", HERE)
@@ -109,6 +112,7 @@ for i, record in enumerate(records):
         if pick.checkbox("select", key=f"sel-{record.id}", label_visibility="collapsed"):
             selected.append(record.id)
         more.button("details", key=f"open-{record.id}", on_click=open_detail, args=(record.id,))
+        tags_editor(studio, record, f"gtags-{i}")
 
 with st.expander(f"Bulk actions on {plural(len(selected), 'selected image')}", expanded=bool(selected)):
     a, b, c, d, e = st.columns(5)
@@ -143,9 +147,8 @@ with st.expander(f"Bulk actions on {plural(len(selected), 'selected image')}", e
 
 if st.query_params.get("id"):
     detail_id = actions.current_image(studio)
-    record = guarded(lambda: studio.get(detail_id)) if detail_id else None
-    if record is not None:
-        detail(record)
+    if detail_id:
+        detail(detail_id)
 
 st.divider()
 st.subheader("What you like")

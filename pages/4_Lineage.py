@@ -4,11 +4,10 @@ import streamlit as st
 from PIL import Image
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from gwen.compare import compare
 from gwen.ui import actions
 from gwen.ui.cards import image_card
-from gwen.ui.common import PAGES, guarded, joined, plural, short_id
-from gwen.ui.lineage_graph import draw, node_at
+from gwen.ui.common import PAGES, guarded, joined, label, plural, short_id
+from gwen.ui.lineage_graph import MAX_NODES, draw, node_at
 from gwen.ui.state import page
 
 HERE = PAGES["lineage"]
@@ -32,7 +31,11 @@ def open_node(node_id: str) -> None:
     actions.record_pick(node_id, "pick")
 
 
-thumbs = {i: Image.open(studio.thumbnail(r)) for i, r in records.items()}
+thumbs = {}
+for node in tree["nodes"][:MAX_NODES]:  # only the nodes that are drawn
+    if node["id"] in records:
+        with Image.open(studio.thumbnail(records[node["id"]])) as thumb:
+            thumbs[node["id"]] = thumb.convert("RGB")
 picture, boxes, left_out = draw(tree, thumbs, image_id)
 st.caption(joined([plural(len(nodes), "image") + " in this family", "click an image to open it",
                    f"{left_out} more not drawn" if left_out else None]))
@@ -63,8 +66,8 @@ with right:
     st.code(studio.infotext(record), language=None, wrap_lines=True)
     if record.parent_id and record.parent_id in records:
         parent = records[record.parent_id]
-        differences = compare([parent, record])["differences"]
-        changed = [{"setting": d["parameter"], "parent": "" if d["values"][0] is None else str(d["values"][0]),
+        differences = studio.compare([parent.id, record.id])["differences"]
+        changed = [{"setting": label(d["parameter"]), "parent": "" if d["values"][0] is None else str(d["values"][0]),
                     "this image": "" if d["values"][1] is None else str(d["values"][1])}
                    for d in differences if d["parameter"] not in ("op", "parent_id", "rating", "favorite", "tags")]
         st.caption(f"Changed from parent {short_id(parent.id)} ({record.op})")

@@ -1,15 +1,12 @@
 """Upscale: a catalog image or an uploaded one, with Real-ESRGAN presets (``tiny`` works offline) or a model file."""
 
-import tempfile
 from pathlib import Path
 
 import streamlit as st
-from PIL import Image
 
 from gwen.files import open_image_checked
 from gwen.ui import actions
 from gwen.ui.common import PAGES, guarded, joined, short_id
-from gwen.ui.compare_view import same_size
 from gwen.ui.forms import KEEP, kept, upscaler_picker
 from gwen.ui.state import page
 
@@ -22,10 +19,8 @@ upload = st.file_uploader("…or upload an image (A1111, ComfyUI, InvokeAI metad
                           type=["png", "jpg", "jpeg", "webp"])
 if upload is not None and st.session_state.get("gwen_uploaded") != upload.file_id:
     data = upload.getvalue()
-    if guarded(lambda: open_image_checked(data)) is not None:  # not an image, truncated, or a bomb: st.error
-        path = Path(tempfile.mkdtemp()) / Path(upload.name).name
-        path.write_bytes(data)
-        result = guarded(lambda: studio.import_paths([path]))
+    if guarded(lambda: open_image_checked(data, name=upload.name)) is not None:  # not an image, cut, a bomb
+        result = guarded(lambda: studio.import_files([(Path(upload.name).name, data)]))
         if result:
             record = (result["imported"] or [studio.get(result["skipped"][0]["id"])])[0]
             st.session_state[actions.CURRENT] = record.id
@@ -56,14 +51,15 @@ pre_shrink = cols[3].number_input("Pre-shrink", 0.05, 1.0, step=0.05, key=kept("
 
 go = st.button("Upscale", type="primary")
 if request is not None:
-    st.info(f"{request.describe()}: upscaling with {model}.")
+    st.info(f"{request.describe()}: upscaling with {Path(model).name}.")
 if go or request is not None:
     with st.spinner(f"Upscaling with {model}…"):
         result = guarded(lambda: studio.upscale(source.id, model=model, scale=float(scale) or None,
                                                 tile=int(tile) or None, pre_shrink=float(pre_shrink)))
     if result:
         st.session_state["gwen_upscaled"] = result.id
-        st.session_state["gwen_upscale_note"] = (request.describe() if request else "Upscale") + f": done with {model}."
+        st.session_state["gwen_upscale_note"] = (request.describe() if request else "Upscale") + \
+            f": done with {Path(model).name}."
         actions.record_pick(result.id, "upscale")
 
 done_id = st.session_state.get("gwen_upscaled")
@@ -71,10 +67,10 @@ done = guarded(lambda: studio.get(done_id)) if done_id else None
 before, after = st.columns(2)
 if done is not None and done.parent_id == source.id:
     if st.session_state.get("gwen_upscale_note"):
-        st.success(st.session_state["gwen_upscale_note"])
-    shown = same_size([Image.open(studio.path_of(source)), Image.open(studio.path_of(done))])
-    before.image(shown[0], caption=f"before · {source.width}×{source.height}", width="stretch")
-    after.image(shown[1], caption=joined([f"after · {done.width}×{done.height}", short_id(done.id)]),
+        st.success(st.session_state.pop("gwen_upscale_note"))
+    # two equal columns, each image stretched to its column: one display size, whatever the pixels
+    before.image(str(studio.path_of(source)), caption=f"before · {source.width}×{source.height}", width="stretch")
+    after.image(str(studio.path_of(done)), caption=joined([f"after · {done.width}×{done.height}", short_id(done.id)]),
                 width="stretch")
     after.download_button("Download PNG", studio.path_of(done).read_bytes(), file_name=f"{done.id}.png",
                           mime="image/png")

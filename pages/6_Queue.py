@@ -1,7 +1,5 @@
 """Queue: add batches, watch jobs live, cancel/retry, start/stop the runner (it keeps going when this tab closes)."""
 
-import json
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -28,22 +26,15 @@ with st.expander("Add a batch", expanded=True):
     then_vary = cols[3].number_input("Subtle variations of each result", 0, 8, key=kept("q_then", 0),
                                      persist_state=KEEP)
     if st.button("Add to queue", type="primary"):
-        folder = Path(tempfile.mkdtemp())
-        if upload is not None:
-            path, name = folder / Path(upload.name).name, Path(upload.name).name
-            path.write_bytes(upload.getvalue())
-        elif then_vary:
-            name = "typed prompts"
-            jobs = [{"prompt": line.strip(), "then": [{"kind": "vary", "n": int(then_vary), "strength": "subtle"}]}
-                    for line in prompts.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-            path = folder / "prompts.json"
-            path.write_text(json.dumps(jobs), encoding="utf-8")
-        else:
-            path, name = folder / "prompts.txt", "typed prompts"
-            path.write_text(prompts, encoding="utf-8")
         defaults = {"model": model, "n": int(n), "steps": int(steps) or None,
                     "width": int(size) or None, "height": int(size) or None}
-        added = guarded(lambda: studio.queue_add(path, defaults, name))
+        then = [{"kind": "vary", "n": int(then_vary), "strength": "subtle"}] if then_vary else None
+        if upload is not None:
+            name = Path(upload.name).name
+            added = guarded(lambda: studio.queue_add_text(upload.getvalue().decode("utf-8", "replace"),
+                                                          Path(name).suffix, defaults, name, then))
+        else:
+            added = guarded(lambda: studio.queue_add_text(prompts, ".txt", defaults, "typed prompts", then))
         if added:
             st.success(f"Added {plural(len(added), 'job')}.")
 
@@ -60,8 +51,8 @@ def describe(job) -> str:
     spec = job.spec
     if job.kind == "generate" and spec.get("params"):
         return spec["params"][0].get("prompt", "")
-    return joined([job.kind, f"of {short_id(spec['image'])}" if spec.get("image") else None,
-                   spec.get("strength") if job.kind == "vary" else None])
+    what = f"{job.kind} of {short_id(spec['image'])}" if spec.get("image") else job.kind
+    return what + (f" ({spec['strength']})" if job.kind == "vary" and spec.get("strength") else "")
 
 
 def readable_source(source: str | None) -> str:
@@ -72,7 +63,11 @@ def readable_source(source: str | None) -> str:
     return Path(source).name  # "prompts.toml:3": the file's own name and line, never a temporary folder
 
 
-@st.fragment(run_every=REFRESH_SECONDS if runner.running else None)
+counts_now = studio.queue_counts()
+busy = runner.running and bool(counts_now.get("running") or counts_now.get("pending"))
+
+
+@st.fragment(run_every=REFRESH_SECONDS if busy else None)
 def live() -> None:
     """Redrawn every few seconds while the runner runs: its state, the counts and the jobs."""
     counts = studio.queue_counts()
@@ -87,10 +82,11 @@ def live() -> None:
         st.caption("Runner: idle, waiting for jobs" if not counts.get("pending") else "Runner: starting a job…")
     else:
         st.caption(joined(["Runner: stopped", f"last error: {runner.last_error}" if runner.last_error else None]))
-    if st.session_state.get("q_was_running") and not running:
-        st.session_state["q_was_running"] = False
-        st.rerun(scope="app")  # stop refreshing
-    st.session_state["q_was_running"] = running
+    working = running and bool(counts.get("running") or counts.get("pending"))
+    if st.session_state.get("q_was_working") and not working:
+        st.session_state["q_was_working"] = False
+        st.rerun(scope="app")  # nothing left to watch: stop refreshing
+    st.session_state["q_was_working"] = working
     st.caption(joined(f"{plural(counts[s], 'job')} {s}" for s in ("running", "pending", "done", "failed", "cancelled")
                       if counts.get(s)) or "No jobs yet.")
     status = st.selectbox("Show", ["all", "pending", "running", "done", "failed", "cancelled"], key="q_status")

@@ -5,7 +5,7 @@ import streamlit as st
 from PIL import Image
 
 from gwen.ui.cards import caption
-from gwen.ui.common import PAGES, guarded, short_id
+from gwen.ui.common import PAGES, guarded, label, short_id
 from gwen.ui.compare_view import same_size, wipe
 from gwen.ui.state import page
 
@@ -16,8 +16,9 @@ st.title("Compare")
 given = st.query_params.get("ids", "")
 typed = st.text_input("Images (2 to 4 ids, or unique prefixes or suffixes, separated by commas)", value=given)
 ids = [part.strip() for part in typed.replace(" ", ",").split(",") if part.strip()]
-if not ids:
-    st.info("Pick 2 to 4 images: select them in the Gallery and press Compare, or use the Lineage page.")
+if len(ids) < 2:
+    st.info(("Add 1 to 3 more ids above, or " if ids else "Pick 2 to 4 images: ") +
+            "select them in the Gallery and press Compare, or use the Lineage page.")
     st.stop()
 result = guarded(lambda: studio.compare(ids))
 if result is None:
@@ -32,12 +33,13 @@ for column, record, picture in zip(st.columns(len(records)), records, pictures):
 
 st.subheader("What differs")
 if result["differences"]:
-    st.table(pd.DataFrame([{"setting": d["parameter"], **{short_id(i): "" if v is None else str(v)
-                                                            for i, v in zip(result["ids"], d["values"])}}
+    st.table(pd.DataFrame([{"setting": label(d["parameter"]), **{short_id(i): "" if v is None else str(v)
+                                                                   for i, v in zip(result["ids"], d["values"])}}
                            for d in result["differences"]]))
 else:
     st.caption("Nothing: the same settings.")
-st.caption("The same in all: " + ", ".join(result["same"]))
+if result["same"]:
+    st.caption("The same in all: " + ", ".join(label(name) for name in result["same"]))
 
 if len(records) == 2:
     st.subheader("Overlay")

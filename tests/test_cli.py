@@ -39,7 +39,7 @@ def test_upscale_cli(home, cli_grid, tmp_path):
     for args, message in [
         (["--tile", "8"], "tile=8"), (["--tile", "abc"], "tile='abc'"), (["--pre-shrink", "0"], "pre-shrink=0"),
         (["--pre-shrink", "2"], "pre-shrink=2"), (["--scale", "8"], "scale=8"), (["--model", "x9000"], "not a preset"),
-        (["--model", str(tmp_path / "none.pth")], "not a preset"),
+        (["--model", str(tmp_path / "none.pth")], "no such file or folder"),
     ]:
         model = [] if "--model" in args else ["--model", made["esrgan"]]
         out = run_cli("upscale", pick, *model, *args, home=home)

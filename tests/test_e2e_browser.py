@@ -68,7 +68,7 @@ def test_the_whole_loop_in_chromium_and_what_only_a_browser_shows(server, home, 
         server_process = psutil.Process(proc.pid)
         server_process.cpu_percent(None)
         time.sleep(3)
-        assert server_process.cpu_percent(None) < 20
+        assert server_process.cpu_percent(None) < 5  # the bench measures 0.5 %; the watcher took 100 %
 
         # 6: the Gallery detail opens where the user looks (a dialog in the viewport), in-app and by deep link
         page.goto(f"{url}/Gallery")
@@ -132,7 +132,7 @@ def test_the_whole_loop_in_chromium_and_what_only_a_browser_shows(server, home, 
         graph = page.frame_locator("iframe").first.locator("img")
         root = studio.get(studio.lineage(made["upscale"])["root"])
         graph.click(position={"x": 40, "y": graph.bounding_box()["height"] / 2})  # the leftmost node: the root
-        expect(page.get_by_text(f"Image id")).to_be_visible()
+        expect(page.get_by_text("Image id")).to_be_visible()
         page.wait_for_function(f"() => window.location.search.includes('{root.id}')")
 
         # 13: the Queue page refreshes itself while the runner works
@@ -142,5 +142,6 @@ def test_the_whole_loop_in_chromium_and_what_only_a_browser_shows(server, home, 
         page.goto(f"{url}/Queue")
         page.get_by_role("button", name="▶ Start runner").click()
         expect(page.get_by_text("2 jobs done")).to_be_visible()  # no click: the page refreshed itself
+        expect(page.get_by_text("Runner: idle, waiting for jobs")).to_be_visible()  # agrees with the counts
         expect(page.get_by_text("two.txt:2").first).to_be_attached()  # a cell of the canvas-drawn table
         page.get_by_role("button", name="■ Stop runner").click()

@@ -46,6 +46,18 @@ def test_every_scheduler_name_renders(shared_engine, base):
     assert len(set(means.values())) > 1  # the name really changes the sampler
 
 
+def test_live_previews_change_no_pixel_with_any_scheduler(shared_engine, base):
+    """Previews tap the scheduler's step; ancestral and SDE schedulers still get their seeded generator."""
+    for name in SCHEDULERS:
+        params = [base.replace(scheduler=name, steps=6, seed=s) for s in (5, 6)]
+        seen = []
+        plain = shared_engine.render(params)
+        watched = shared_engine.render(params, on_preview=lambda first, images: seen.append((first, len(images))))
+        assert seen and {count for _first, count in seen} == {2}, name
+        for a, b in zip(plain, watched):
+            assert np.array_equal(px(a.image), px(b.image)), name
+
+
 def test_sub_batching_when_n_would_not_fit(tiny_models, base):
     engine = Engine(tiny_models["dir"], device="cpu", max_batch=3)
     out = engine.render([base.replace(seed=s) for s in range(7)])

@@ -92,7 +92,7 @@ def test_import_reads_each_tool(studio, tmp_path, chunks, source, expected):
         if "parameters" in chunks:
             assert im.text["parameters"] == A1111_TEXT  # the original chunk is kept for A1111/Civitai
     again = studio.import_paths([path])
-    assert again["imported"] == [] and "already imported" in again["skipped"][0]["reason"]
+    assert again["imported"] == [] and "already in the catalog" in again["skipped"][0]["reason"]
 
 
 def test_imported_a1111_image_with_complete_params_can_be_searched(studio, tmp_path):

@@ -265,9 +265,14 @@ def test_11_the_short_ids_the_ui_shows_work_as_input_everywhere(ui_env, grid):
 def test_12_tags_are_shown_and_editable_under_each_image_and_in_the_detail(ui_env, grid):
     studio = studio_for(ui_env["home"])
     at = app(GALLERY, id=grid[0].id)
-    (editor,) = [m for m in at.multiselect if m.label == "Tags"]
+    (editor,) = [m for m in at.multiselect if m.key.startswith("tags-detail-")]  # in the detail dialog
     editor.set_value(["keeper", "sea"]).run()
     assert studio.get(grid[0].id).tags == ("keeper", "sea")
+    under_thumbnails = [m for m in at.multiselect if m.key.startswith("gtags-")]
+    assert len(under_thumbnails) == 4  # and under every Gallery thumbnail
+    target = next(m for m in under_thumbnails if grid[1].id in m.key)
+    target.set_value(["dunes"]).run()
+    assert studio.get(grid[1].id).tags == ("dunes",)
     at = generate_grid(app(GENERATE))
     first = at.session_state["gwen_grid"][0]
     editors = [m for m in at.multiselect if m.label == "Tags"]
@@ -368,8 +373,10 @@ def test_18_compare_two_to_four_images_shows_only_what_differs_with_an_overlay(u
     assert len(at.image) == 3  # two side by side, one overlay
     at.slider(key="compare_wipe").set_value(20).run()
     assert not at.exception
-    bad = app(COMPARE, ids=grid[0].id)
-    assert "choose from 2 to 4" in texts(bad.error)
+    one = app(COMPARE, ids=grid[0].id)
+    assert "Add 1 to 3 more ids" in texts(one.info) and not one.error
+    five = app(COMPARE, ids=",".join([g.id for g in grid] + [grid[0].id[-8:]]))
+    assert "choose from 2 to 4" in texts(five.error)
 
 
 def test_19_lineage_draws_every_nodes_thumbnail_and_a_click_opens_that_node(ui_env, grid, studio):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gwen.errors import InvalidInput, NotFound
+from gwen.errors import InvalidInput, ModelUnavailable, NotFound
 from gwen.records import Filter, SearchQuery
 from tests.conftest import ROOT
 
@@ -112,6 +112,28 @@ def test_remote_loop_matches_the_local_facade(remote, server, studio, tiny_sd, t
     assert remote.queue_cancel(jobs[0].id).status == "cancelled"
 
 
+def test_remote_renders_report_progress_and_previews_and_stop_on_the_server(remote, server):
+    steps, previews = [], []
+    records = remote.generate("a long harbour", model="tiny-sd", n=2, seed=5, steps=40,
+                              on_step=lambda done, total: steps.append((done, total)),
+                              on_preview=lambda first, images: previews.append((first, len(images), images[0].size)))
+    assert len(records) == 2 and steps and {total for _done, total in steps} == {40}
+    assert previews and previews[-1][:2] == (0, 2) and previews[-1][2] == (32, 32)
+
+    class PageLeft(Exception):  # what Streamlit raises in a progress callback when the user clicks Cancel
+        pass
+
+    def leave(done: int, total: int) -> None:
+        raise PageLeft
+    before = remote.stats()["images"]
+    with pytest.raises(PageLeft):
+        remote.generate("a harbour never finished", model="tiny-sd", n=2, seed=6, steps=80, on_step=leave)
+    deadline = time.monotonic() + 60
+    while remote._json("GET", "/api/progress")["running"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert remote.stats()["images"] == before  # the server was told to cancel: it wrote nothing
+
+
 def _batch(tmp_path: Path) -> Path:
     path = tmp_path / "b.txt"
     path.write_text("one\ntwo\n")
@@ -126,7 +148,9 @@ def test_missing_or_wrong_token_gets_401_and_does_nothing(server, remote):
         assert response.status_code == 401 and response.json()["type"] == "Unauthorized"
     assert remote.stats()["images"] == before
     assert httpx.get(f"{server['url']}/api/health").status_code == 200  # health needs no token
-    assert httpx.get(f"{server['url']}/openapi.json").json()["info"]["title"] == "GWEN"
+    for docs in ("/openapi.json", "/docs", "/redoc"):  # off by default; any path but health needs the token
+        assert httpx.get(f"{server['url']}{docs}").status_code == 401
+        assert httpx.get(f"{server['url']}{docs}", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
 
 
 def test_bad_requests_get_4xx_json(server, remote):
@@ -137,7 +161,8 @@ def test_bad_requests_get_4xx_json(server, remote):
     bad = httpx.post(f"{url}/api/generate", json={"prompt": "ok", "model": "tiny-sd", "steps": 0}, headers=auth)
     assert bad.status_code == 400 and "steps=0" in bad.json()["error"]
     unknown_field = httpx.post(f"{url}/api/generate", json={"prompt": "ok", "colour": "red"}, headers=auth)
-    assert unknown_field.status_code == 422
+    assert unknown_field.status_code == 422 and unknown_field.json()["type"] == "InvalidInput"
+    assert "colour" in unknown_field.json()["error"] and "detail" not in unknown_field.json()
     missing = httpx.get(f"{url}/api/images/01ARZ3NDEKTSV4RRFFQ69G5FAV", headers=auth)
     assert missing.status_code == 404 and "not in the catalog" in missing.json()["error"]
     for evil in ("..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "....", "01ARZ3NDEKTSV4RRFFQ69G5FA%2F"):
@@ -147,7 +172,7 @@ def test_bad_requests_get_4xx_json(server, remote):
     assert outside.status_code == 400 and "models folder" in outside.json()["error"]
     with pytest.raises(NotFound):
         remote.get("../../etc/passwd")
-    with pytest.raises(InvalidInput, match="models folder"):
+    with pytest.raises(ModelUnavailable, match="models folder"):
         remote.upscale(remote.search(SearchQuery(limit=1))[0][0].id, model="/etc/passwd")
     with pytest.raises(InvalidInput, match="rating"):
         remote.rate(remote.search(SearchQuery(limit=1))[0][0].id, 9)

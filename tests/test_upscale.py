@@ -107,7 +107,7 @@ def test_bad_models_and_sources_write_nothing(studio, grid, tiny_esrgan, tmp_pat
     count = studio.search(SearchQuery())[1]
     with pytest.raises(ModelUnavailable, match="not a preset"):
         studio.upscale(grid[0].id, model="x8ultra")
-    with pytest.raises(ModelUnavailable, match="not a preset"):
+    with pytest.raises(ModelUnavailable, match="no such file or folder here, and none named 'missing.pth'"):
         studio.upscale(grid[0].id, model=str(tmp_path / "missing.pth"))
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"definitely not a torch file")

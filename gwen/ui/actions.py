@@ -42,7 +42,7 @@ class Request:
     origin: str  # the page script where it was asked
 
     def describe(self) -> str:
-        what = f"{self.strength} variations" if self.kind == "vary" else "Upscale"
+        what = f"{str(self.strength).capitalize()} variations" if self.kind == "vary" else "Upscale"
         where = "" if self.origin == self.target else f", asked from {TITLES.get(self.origin, self.origin)}"
         return f"{what} of `{short_id(self.image_id)}`{where}"
 

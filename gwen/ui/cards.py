@@ -19,7 +19,7 @@ Contract:
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import streamlit as st
 
@@ -32,19 +32,24 @@ COLUMNS = 4
 
 
 def caption(record: ImageRecord) -> str:
+    """What tells this image apart from its siblings: its own seed, variation seed and strength, denoise, or the
+    values a jitter sampled for it."""
     p = record.params
     chain = p.get("variations") or []
+    modes = (record.variation or {}).get("modes") or []
+    parts: list = []
     if record.op == "upscale" and isinstance(p.get("upscale"), dict):
-        what = f"{p['upscale'].get('model')} ×{p['upscale'].get('scale', 0):g}"
-    elif chain and isinstance(chain[-1], dict):
-        what = f"var seed {chain[-1].get('seed')} @ {chain[-1].get('strength', 0):g}"
+        parts.append(f"{Path(str(p['upscale'].get('model'))).name} ×{p['upscale'].get('scale', 0):g}")
+    elif record.op == "vary" and "noise" in modes and chain and isinstance(chain[-1], dict):
+        parts.append(f"var seed {chain[-1].get('seed')} @ {chain[-1].get('strength', 0):g}")
     elif p.get("init_image_id") and p.get("denoise") is not None:
-        what = f"seed {p.get('seed')} · denoise {p.get('denoise'):g}"
-    elif p.get("seed") is not None:
-        what = f"seed {p.get('seed')}"
-    else:
-        what = None
-    return joined([short_id(record.id), record.op, what])
+        parts.append(f"seed {p.get('seed')} · denoise {p.get('denoise'):g}")
+    elif p.get("seed") is not None and not (record.op == "vary" and "jitter" in modes):
+        parts.append(f"seed {p.get('seed')}")
+    if record.op == "vary" and "jitter" in modes:  # the values sampled for this child
+        parts.append(joined([f"cfg {p['guidance']:g}" if isinstance(p.get("guidance"), (int, float)) else None,
+                             f"{p['steps']} steps" if p.get("steps") else None, p.get("scheduler")]))
+    return joined([short_id(record.id), record.op, *parts])
 
 
 def image_card(studio, record: ImageRecord, key: str, here: str, *, thumbnail: bool = False,
@@ -133,6 +138,3 @@ def _retag(studio, image_id: str, before: tuple[str, ...], key: str) -> None:
         guarded(lambda: studio.tag(image_id, removed, remove=True))
     st.session_state.pop("gwen_tag_suggestions", None)
 
-
-def option_index(options: list[Any], value: Any, fallback: int = 0) -> int:
-    return options.index(value) if value in options else fallback

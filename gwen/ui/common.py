@@ -53,3 +53,12 @@ def short_id(image_id: str) -> str:
 def joined(parts: Iterable[Any], sep: str = " · ") -> str:
     """Parts that say something, joined: never a dangling or doubled separator."""
     return sep.join(str(p) for p in parts if p is not None and str(p).strip())
+
+
+SETTING_LABELS = {"negative_prompt": "negative prompt", "model_hash": "model hash", "init_image_id": "img2img source",
+                  "parent_id": "parent", "op": "made by"}
+
+
+def label(name: str) -> str:
+    """How a setting (a ``gwen.compare`` row) is called on screen."""
+    return SETTING_LABELS.get(name, name.replace("_", " "))

@@ -36,8 +36,6 @@ def model_line(studio) -> None:
 
 
 def explain(studio, exc: ModelUnavailable, retry: Callable[[], None] | None) -> None:
-    from gwen.hub import download_command
-
     if exc.reason not in ("offline", "unreachable", "gated", "missing") or not exc.hub_id:
         st.error(str(exc))
         return
@@ -48,8 +46,11 @@ def explain(studio, exc: ModelUnavailable, retry: Callable[[], None] | None) -> 
     st.error(f"The model **{exc.model}** (`{exc.hub_id}`) is not on this machine, and {why}.\n\n"
              f"Try the whole loop now with the offline demo model (tiny, random weights: it makes noise, but "
              f"every step works), or fetch the real one on a connected machine with "
-             f"`{download_command(exc.hub_id)}` and copy its Hugging Face cache (`~/.cache/huggingface`) here. "
+             f"`{exc.hint or 'hf download ' + exc.hub_id}` and copy its Hugging Face cache into the cache of the "
+             "machine that renders (see the message below). "
              "A local diffusers folder or a .safetensors file also works: choose \"Other\" as the model.")
+    with st.expander("The full message"):
+        st.code(str(exc), language=None, wrap_lines=True)
     st.button(DEMO_BUTTON, type="primary", key=f"demo-{exc.hub_id}", on_click=_use_demo, args=(studio, retry))
 
 

@@ -69,9 +69,14 @@ def run_render(studio, pending: Pending, slot, cells: list) -> Any:
                 cells[first + offset].image(image, caption="rendering…", width="stretch")
 
     st.session_state[RUNNING] = pending.label
-    with slot.container():
-        result = guarded_render(studio, lambda: pending.work(on_step=on_step, on_preview=on_preview),
-                                pending.retry)
+    try:
+        with slot.container():
+            result = guarded_render(studio, lambda: pending.work(on_step=on_step, on_preview=on_preview),
+                                    pending.retry)
+    except BaseException as exc:
+        if not _interrupted(exc):  # a crash of the render is not a cancellation: do not say "cancelled" later
+            st.session_state.pop(RUNNING, None)
+        raise
     st.session_state.pop(RUNNING, None)  # finished (or refused): not a cancellation
     if result:
         st.session_state[pending.keep] = [r.id for r in result]
@@ -79,3 +84,10 @@ def run_render(studio, pending: Pending, slot, cells: list) -> Any:
             st.session_state[pending.keep + "_note"] = pending.note
         slot.empty()
     return result
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Streamlit stopped this run (a click, a page change): the render did not finish and wrote nothing."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
+
+    return isinstance(exc, (RerunException, StopException))

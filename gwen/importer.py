@@ -1,0 +1,138 @@
+"""Reading an image file for import: every check, no writes (the facade writes once all files pass).
+
+Contract:
+- ``plan_import(name, data, home)`` opens an untrusted file (``files.open_image_checked``), reads its metadata
+  (``gwen.pnginfo``) and returns an ``ImportPlan``: the record to catalog (a GWEN file keeps its own record and
+  id; any other gets a new id, ``op=import`` and the parameters its tool wrote), the text chunks to carry into
+  the stored PNG, and notes for the user. It raises ``ImageRejected`` / ``InvalidInput`` naming the file (its
+  name as the user gave it, never a temporary path) and the rule:
+  * not an image, truncated, a decompression bomb;
+  * a GWEN record that does not hold together (a bad ``created_at``, ``params`` that is not a table, a bad id);
+  * metadata over the limits typed input obeys: a metadata text over ``MAX_METADATA_CHARS`` characters, a
+    prompt or negative prompt over ``MAX_PROMPT_CHARS``.
+- Foreign text chunks are carried into the stored PNG only up to ``MAX_COPIED_CHUNK`` characters each; longer
+  ones are left out and said so in the plan's notes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from gwen import files
+from gwen.errors import ImageRejected, InvalidInput
+from gwen.params import MAX_PROMPT_CHARS, ImageParams, canonical_json
+from gwen.pnginfo import GWEN_CHUNK, chunks_for, read_metadata
+from gwen.records import OPS, ImageRecord
+
+MAX_METADATA_CHARS = 256 * 1024  # a ComfyUI workflow of a few hundred nodes; A1111's text is a few kB
+MAX_COPIED_CHUNK = 64 * 1024
+
+
+@dataclass
+class ImportPlan:
+    name: str
+    data: bytes
+    image: Image.Image
+    sha256: str
+    source: str  # gwen, a1111, comfyui, invokeai, ... or none
+    record: ImageRecord
+    own_record: bool  # a GWEN file: its record (and id) is kept, its bytes stored as they are
+    text: dict[str, str] = field(default_factory=dict)  # chunks for the stored PNG (not for GWEN files)
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_import(name: str, data: bytes, home: Path, versions: dict[str, str]) -> ImportPlan:
+    image = files.open_image_checked(data, name=name)
+    text = _text_of(image)
+    for key, value in text.items():
+        if key in _METADATA_KEYS and len(value) > MAX_METADATA_CHARS:
+            raise InvalidInput(f"{name}: its {key!r} metadata is {len(value):,} characters; imported metadata may "
+                               f"have at most {MAX_METADATA_CHARS:,}")
+    meta = read_metadata(image)
+    sha = hashlib.sha256(data).hexdigest()
+    for key in ("prompt", "negative_prompt"):
+        value = meta.params.get(key)
+        if isinstance(value, str) and len(value) > MAX_PROMPT_CHARS:
+            raise InvalidInput(f"{name}: its {key.replace('_', ' ')} is {len(value):,} characters; a prompt may have "
+                               f"at most {MAX_PROMPT_CHARS:,} (the same rule as a typed one)")
+    if meta.source == "gwen" and meta.record is not None:
+        record = _own_record(name, meta.record, home)
+        return ImportPlan(name, data, image, sha, "gwen", record, True)
+    record = _new_record(name, image, meta, sha, home, versions)
+    kept, notes = {}, []
+    for key, value in text.items():
+        if key == GWEN_CHUNK:
+            continue
+        if len(value) > MAX_COPIED_CHUNK:
+            notes.append(f"its {key!r} text ({len(value):,} characters) was not copied: over {MAX_COPIED_CHUNK:,}")
+        else:
+            kept[key] = value
+    if meta.source == "none":
+        notes.append("no generation parameters found: imported as a plain image")
+    return ImportPlan(name, data, image, sha, meta.source, record, False, kept, notes)
+
+
+def stored_text(plan: ImportPlan, infotext: str | None) -> dict[str, str]:
+    """The text chunks of the PNG GWEN stores for a foreign file: its own (within limits), then GWEN's."""
+    return {**plan.text, **chunks_for(plan.record.file_record(), plan.text.get("parameters") or infotext)}
+
+
+_METADATA_KEYS = ("parameters", "prompt", "workflow", "invokeai_metadata", "invokeai_graph", "invokeai_workflow",
+                  "sd-metadata", "Dream", "Comment", "Description", GWEN_CHUNK)
+
+
+def _text_of(image: Image.Image) -> dict[str, str]:
+    out = {}
+    for source in (image.info, getattr(image, "text", None) or {}):
+        for key, value in source.items():
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            if isinstance(value, str):
+                out.setdefault(str(key), value)
+    return out
+
+
+def _own_record(name: str, data: dict[str, Any], home: Path) -> ImageRecord:
+    """A GWEN file's record, checked as strictly as the catalog would store it."""
+    try:
+        image_id = files.check_id(str(data.get("id", "")))
+        if not isinstance(data.get("params"), dict):
+            raise ValueError(f"params is a {type(data.get('params')).__name__}, not a table")
+        if data.get("op") not in OPS:
+            raise ValueError(f"op={data.get('op')!r} is not one of {', '.join(OPS)}")
+        for key in ("width", "height"):
+            if isinstance(data.get(key), bool) or not isinstance(data.get(key), int) or data[key] < 1:
+                raise ValueError(f"{key}={data.get(key)!r} is not a positive integer")
+        record = ImageRecord.from_file_record(data, str(files.image_path(home, image_id).relative_to(home)),
+                                              data.get("file_sha256"))
+        if record.created_at.tzinfo is None:
+            raise ValueError(f"created_at={data.get('created_at')!r} has no time zone")
+        return record
+    except Exception as exc:  # any malformed field: refuse this file, name it, write nothing
+        raise ImageRejected(f"{name}: its GWEN record is damaged ({str(exc).splitlines()[0][:200]}); nothing was "
+                            "imported") from None
+
+
+def _new_record(name: str, image: Image.Image, meta, sha: str, home: Path, versions: dict[str, str]) -> ImageRecord:
+    params = dict(meta.params)
+    params.setdefault("width", image.width)  # the generation size, when the metadata has none
+    params.setdefault("height", image.height)
+    try:
+        params = ImageParams.from_json({k: v for k, v in params.items() if k in ImageParams.model_fields}).to_dict() \
+            | {k: v for k, v in params.items() if k not in ImageParams.model_fields}
+    except InvalidInput:
+        pass  # incomplete parameters are kept as found: the image can be rated and searched, not re-rendered
+    image_id = files.new_id()
+    return ImageRecord(
+        id=image_id, created_at=datetime.now(timezone.utc),
+        path=str(files.image_path(home, image_id).relative_to(home)), width=image.width, height=image.height,
+        op="import", parent_id=None, root_id=image_id, params=params,
+        params_hash=hashlib.sha256(canonical_json(params).encode()).hexdigest(),
+        model_hash=meta.params.get("model_hash"), versions=versions, file_sha256=sha,
+        import_source=f"{meta.source}:{Path(name).name}")
