@@ -37,7 +37,7 @@ from typing import Any, Iterable
 
 import duckdb
 
-from gwen.errors import CatalogBusy, InvalidInput, NotFound
+from gwen.errors import CatalogBusy, InvalidInput, NotFound, disk_full
 from gwen.files import check_id
 from gwen.journal import JobJournal
 from gwen.migrations import migrate
@@ -87,7 +87,13 @@ class Catalog:
                 self._depth -= 1
                 if self._depth == 0 and not self.hold:
                     con, self._con = self._con, None
-                    con.close()
+                    try:
+                        con.close()  # a checkpoint: it writes
+                    except duckdb.Error as exc:
+                        full = disk_full(exc, self.path.parent)
+                        if full is None:
+                            raise
+                        raise full from None
 
     @property
     def con(self):
@@ -99,13 +105,15 @@ class Catalog:
     def _open(self):
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.01
+        if not self.path.exists():  # new, or deleted since (reindex rebuilds it): it needs its tables again
+            self._migrated = False
         while True:
             try:
                 con = duckdb.connect(str(self.path))
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
-                    raise
+                    raise disk_full(exc, self.path.parent) or exc
                 if time.monotonic() >= deadline:
                     raise CatalogBusy(f"catalog {self.path} stayed locked by another process for "
                                       f"{self.lock_timeout:g} s (DuckDB allows one process at a time); "
@@ -113,7 +121,11 @@ class Catalog:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
         if not self._migrated:
-            migrate(con)
+            try:
+                migrate(con)
+            except duckdb.Error as exc:
+                con.close()
+                raise disk_full(exc, self.path.parent) or exc
             self._migrated = True
         return con
 
@@ -194,12 +206,20 @@ class Catalog:
 
     @_in_session
     def _write(self, work) -> None:
-        self.con.execute("BEGIN TRANSACTION")
+        """``work`` in one transaction. A failure rolls it back and is raised as itself (a full disk as
+        ``DiskFull``), never hidden behind a failed rollback."""
         try:
+            self.con.execute("BEGIN TRANSACTION")
             work()
             self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
+        except Exception as exc:
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:  # the transaction is already gone (DuckDB aborts it on an I/O error)
+                pass
+            full = disk_full(exc, self.path.parent)
+            if full is not None:
+                raise full from None
             raise
 
     # --- reads ------------------------------------------------------------------

@@ -60,6 +60,28 @@ class CatalogBusy(GwenError):
     """Another process holds the catalog's write lock."""
 
 
+class DiskFull(GwenError):
+    """The disk (or quota) under GWEN_HOME ran out while writing: what was being written was undone."""
+
+    def __init__(self, where: object):
+        super().__init__(f"no space left on device under {where}: free space and retry")
+        self.where = str(where)
+
+
+def disk_full(exc: BaseException, where: object) -> DiskFull | None:
+    """``exc`` as DiskFull when it says the disk is full (an OSError's errno, or DuckDB's message), else None."""
+    import errno
+
+    if isinstance(exc, DiskFull):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(where)
+    text = str(exc).lower()
+    if "no space left on device" in text or "disk quota exceeded" in text:
+        return DiskFull(where)
+    return None
+
+
 class Cancelled(GwenError):
     """The user cancelled a running job; nothing from it was written."""
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from gwen.errors import ImageRejected, NotFound
+from gwen.errors import ImageRejected, NotFound, disk_full
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ID_PATTERN = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
@@ -77,16 +77,24 @@ def thumb_path(home: Path, image_id: str) -> Path:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename; a full disk raises ``DiskFull``
+    and leaves neither the temporary file nor a partial ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise disk_full(exc, path.parent) or exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        full = disk_full(exc, path.parent)
+        if full is not None:
+            raise full from None
         raise
     _fsync_dir(path.parent)
 

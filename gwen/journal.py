@@ -27,6 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from gwen.errors import disk_full
+
 ACTIONS = ("rate", "favorite", "tag", "untag", "delete", "restore")
 
 
@@ -37,16 +39,22 @@ class JsonlLog:
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.path, "a+b") as handle:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell() > 0:
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":  # the last append was torn: end it, so this line stands alone
-                    line = "\n" + line
-            handle.write(line.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock, open(self.path, "a+b") as handle:
+                handle.seek(0, os.SEEK_END)
+                if handle.tell() > 0:
+                    handle.seek(-1, os.SEEK_END)
+                    if handle.read(1) != b"\n":  # the last append was torn: end it, so this line stands alone
+                        line = "\n" + line
+                handle.write(line.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:  # a torn line may be left: read() skips it, the next append ends it
+            full = disk_full(exc, self.path.parent)
+            if full is not None:
+                raise full from None
+            raise
 
     def read(self) -> tuple[list[dict[str, Any]], int]:
         """(every readable line's object, in order; how many lines were torn or unreadable and skipped)."""

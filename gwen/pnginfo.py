@@ -52,7 +52,8 @@ def read_metadata(image: Image.Image) -> Metadata:
         try:
             record = json.loads(text[GWEN_CHUNK])
             if isinstance(record, dict) and "id" in record:
-                return Metadata("gwen", dict(record.get("params") or {}), record)
+                params = record.get("params")
+                return Metadata("gwen", dict(params) if isinstance(params, dict) else {}, record)
         except json.JSONDecodeError:
             pass
     if A1111_CHUNK in text:

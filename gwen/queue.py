@@ -42,7 +42,7 @@ from typing import Any, Callable
 
 from gwen import files
 from gwen.catalog import JobRecord, JobStore, SearchQuery
-from gwen.errors import Cancelled, GwenError, ImageRejected, InvalidInput, ModelUnavailable, NotFound
+from gwen.errors import Cancelled, DiskFull, GwenError, ImageRejected, InvalidInput, ModelUnavailable, NotFound
 from gwen.params import MAX_SEED, ImageParams
 
 JOB_KINDS = ("generate", "reroll", "vary", "upscale")
@@ -494,6 +494,10 @@ class QueueRunner:
         try:
             self._execute(job, step, cancel)
             summary.done += 1
+        except DiskFull:  # every job would fail the same way: stop, and keep this one for when there is room
+            self.jobs.set_status(job.id, "pending", only_from=("running",))
+            self.jobs.give_back_attempt(job.id)
+            raise
         except Cancelled:
             if self.stop_event.is_set() and not self.jobs.cancel_requested(job.id):
                 self.jobs.set_status(job.id, "pending", only_from=("running",))  # stopped: resume later

@@ -36,7 +36,8 @@ class RemoteError(GwenError):
 
 
 _ERRORS = {"NotFound": NotFound, "InvalidInput": InvalidInput, "ImageRejected": ImageRejected,
-           "ModelUnavailable": ModelUnavailable, "CatalogBusy": CatalogBusy, "Cancelled": Cancelled}
+           "ModelUnavailable": ModelUnavailable, "CatalogBusy": CatalogBusy, "Cancelled": Cancelled,
+           "DiskFull": GwenError}
 
 
 class RemoteStudio:

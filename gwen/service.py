@@ -40,7 +40,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from gwen.errors import CatalogBusy, Cancelled, GwenError, ImageRejected, InvalidInput, ModelUnavailable, NotFound
+from gwen.errors import (CatalogBusy, Cancelled, DiskFull, GwenError, ImageRejected, InvalidInput, ModelUnavailable,
+                         NotFound)
 from gwen.http_guard import Guard
 from gwen.records import Filter, SearchQuery, parse_day
 
@@ -128,6 +129,8 @@ def _status_for(exc: GwenError) -> int:
         return 503
     if isinstance(exc, Cancelled):
         return 409
+    if isinstance(exc, DiskFull):
+        return 507
     if isinstance(exc, (InvalidInput, ImageRejected, ModelUnavailable)):
         return 400
     return 400

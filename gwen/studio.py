@@ -32,7 +32,7 @@ from gwen import files, variation
 from gwen.catalog import Catalog, ImageRecord, SearchQuery
 from gwen.boundary import ModelBoundary
 from gwen.config import Settings, gwen_home, save_setting
-from gwen.errors import ImageRejected, InvalidInput, ModelUnavailable
+from gwen.errors import GwenError, ImageRejected, InvalidInput, ModelUnavailable
 from gwen.importer import plan_import, stored_text
 from gwen.journal import JobJournal, Journal, apply_marks
 from gwen.params import MAX_IMAGES_PER_REQUEST, MAX_SEED, ImageParams, canonical_json
@@ -327,10 +327,16 @@ class Studio:
                     device=engine.device, dtype=engine.dtype_name, versions=versions())
                 records.append(record)
                 fresh.append((record, item))
-            self._write_files([(record, item.image, item.params.infotext(self._infotext_extra(record)))
-                               for record, item in fresh])
-            # rows after files: a crash in between leaves files that reindex adopts
-            self._commit([record for record, _ in fresh], job, records)
+            written = [record for record, _ in fresh]
+            try:
+                self._write_files([(record, item.image, item.params.infotext(self._infotext_extra(record)))
+                                   for record, item in fresh])
+                # rows after files: a crash in between leaves files that reindex adopts
+                self._commit(written, job, records)
+            except GwenError:  # a full disk, a busy catalog: undo this grid's files, so nothing was written
+                for record in written:
+                    self.path_of(record).unlink(missing_ok=True)
+                raise
             return records
 
     def _commit(self, fresh: list[ImageRecord], job, every: list[ImageRecord] | None = None) -> None:
@@ -414,7 +420,11 @@ class Studio:
                 f"Postprocess upscaler: {loaded.name}, Postprocess upscale by: {upscale['scale']:g}, "
                 f"GWEN id: {image_id}")
         self._write_file(record, result, info)
-        self._commit([record], job)
+        try:
+            self._commit([record], job)
+        except GwenError:  # the row could not be written (a full disk, a busy catalog): neither is the file
+            self.path_of(record).unlink(missing_ok=True)
+            raise
         return record
 
     # --- queue -----------------------------------------------------------------------
@@ -637,24 +647,28 @@ class Studio:
         imported, skipped, notes = [], [], []
         with self.catalog.session():
             known = self.catalog.all_ids()
-            for plan in plans:
-                record = plan.record
-                existing = record.id if plan.own_record and record.id in known else \
-                    self.catalog.find_by_sha256(plan.sha256)
-                if existing:
-                    skipped.append({"path": plan.name, "id": existing,
-                                    "reason": f"already in the catalog as {existing}"})
-                    continue
-                if plan.own_record:
-                    files.write_bytes_atomic(self.path_of(record), plan.data)
-                else:
-                    record = replace(record, file_sha256=plan.sha256)
-                    files.write_png_atomic(self.path_of(record), _storable(plan.image),
-                                           stored_text(plan, self._maybe_infotext(record)))
-                self.catalog.insert([record])
-                known.add(record.id)
-                imported.append(record)
-                notes += [{"path": plan.name, "id": record.id, "note": note} for note in plan.notes]
+            try:
+                for plan in plans:
+                    record = plan.record
+                    existing = record.id if plan.own_record and record.id in known else \
+                        self.catalog.find_by_sha256(plan.sha256)
+                    if existing or any(r.id == record.id for r in imported):
+                        skipped.append({"path": plan.name, "id": existing or record.id,
+                                        "reason": f"already in the catalog as {existing or record.id}"})
+                        continue
+                    if plan.own_record:
+                        files.write_bytes_atomic(self.path_of(record), plan.data)
+                    else:
+                        record = replace(record, file_sha256=plan.sha256)
+                        files.write_png_atomic(self.path_of(record), _storable(plan.image),
+                                               stored_text(plan, self._maybe_infotext(record)))
+                    imported.append(record)
+                    notes += [{"path": plan.name, "id": record.id, "note": note} for note in plan.notes]
+                self.catalog.insert(imported)  # every row in one transaction, after every file
+            except GwenError:  # a full disk half-way: take the files back, so nothing was imported
+                for record in imported:
+                    self.path_of(record).unlink(missing_ok=True)
+                raise
         return {"imported": imported, "skipped": skipped, "notes": notes}
 
     def _maybe_infotext(self, record: ImageRecord) -> str | None:

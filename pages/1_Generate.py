@@ -22,6 +22,8 @@ settings = generation_settings(studio)
 model_line(studio)
 if st.session_state.get("gwen_settings_warning"):
     st.warning(st.session_state.pop("gwen_settings_warning"))
+if st.session_state.get("gwen_settings_note"):
+    st.info(st.session_state.pop("gwen_settings_note"))
 
 
 def again() -> None:

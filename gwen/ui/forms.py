@@ -13,7 +13,8 @@ Contract:
   chain); it returns the keyword arguments of ``studio.generate``.
 - ``use_settings(studio, params)`` fills that form from an image's parameters
   ("Use these settings"), noise chain included; the values then survive
-  further edits like typed ones.
+  further edits like typed ones. The image's model becomes the default model
+  (the form's model is the default), and Generate says so.
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ def use_settings(studio, params: dict[str, Any]) -> str | None:
     if model and model != studio.default_model():
         try:
             studio.set_default_model(model)
+            st.session_state["gwen_settings_note"] = f"Your default model is now this image's: {model}."
         except Exception as exc:  # a GwenError, or an unreachable remote: say it, keep the default
             warning = f"This image's model {model!r} cannot be used here ({exc}); your default model stays."
     st.session_state["gen_for_model"] = studio.default_model()
