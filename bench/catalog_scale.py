@@ -88,7 +88,7 @@ def make_pngs(studio, model: str, count: int) -> float:
 def build(args) -> Section:
     from gwen.catalog import Catalog
     from gwen.config import Settings
-    from gwen.demo import build_tiny_sd
+    from gwen.tiny_models import build_tiny_sd
     from gwen.records import Filter, SearchQuery
     from gwen.studio import Studio
 

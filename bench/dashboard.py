@@ -26,7 +26,8 @@ def populate(home: Path, count: int) -> None:
 
     from PIL import Image
 
-    from gwen.catalog import Catalog, ImageRecord
+    from gwen.catalog import Catalog
+    from gwen.records import ImageRecord
     from gwen.files import image_path, new_id, write_png_atomic
     from gwen.params import SCHEDULERS
 

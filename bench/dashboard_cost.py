@@ -97,7 +97,7 @@ def preview_costs(runs: int, home: Path, model: Path) -> dict[str, list[float]]:
 def build(args) -> Section:
     runs = 2 if args.quick else args.runs
     idle = 3.0 if args.quick else args.idle
-    from gwen.demo import build_tiny_sd
+    from gwen.tiny_models import build_tiny_sd
 
     raw: dict = {}
     goals: list[Goal] = []

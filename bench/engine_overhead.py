@@ -26,7 +26,7 @@ GOAL = 1.03
 
 def sd15_shape_folder() -> Path:
     """The SD1.5-shape random-weight pipeline, built once into bench/.cache (4.3 GB, about 30 s)."""
-    from gwen.demo import build_sd15_shape
+    from gwen.tiny_models import build_sd15_shape
 
     folder = CACHE / "sd15-shape"
     if not (folder / "model_index.json").exists():
@@ -80,7 +80,7 @@ def measure(studio, model: str, size: int, steps: int, runs: int) -> dict:
 
 def build(args) -> Section:
     from gwen.config import Settings
-    from gwen.demo import build_tiny_sd
+    from gwen.tiny_models import build_tiny_sd
     from gwen.studio import Studio
 
     runs = 2 if args.quick else args.runs

@@ -50,7 +50,7 @@ def part_a(device: str, tmp: Path) -> dict:
     from gwen.config import Settings
     from gwen.studio import Studio
     from gwen.upscale import build_tiny_esrgan
-    from gwen.demo import build_tiny_sd
+    from gwen.tiny_models import build_tiny_sd
 
     sd = build_tiny_sd(tmp / "tiny-sd")
     esrgan = build_tiny_esrgan(tmp / "tiny-esrgan-x4.pth")
@@ -76,7 +76,7 @@ def part_b(device: str, tmp: Path, size: int, steps: int, runs: int, compile_une
     import torch
 
     from gwen.config import Settings
-    from gwen.demo import build_sd15_shape
+    from gwen.tiny_models import build_sd15_shape
     from gwen.params import ImageParams
     from gwen.studio import Studio
 

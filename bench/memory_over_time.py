@@ -56,7 +56,7 @@ def plot(samples: list[dict], switch_at: int, target: Path, title: str) -> None:
 
 def build(args) -> Section:
     from gwen.config import Settings
-    from gwen.demo import build_tiny_sd
+    from gwen.tiny_models import build_tiny_sd
     from gwen.studio import Studio
 
     count = 6 if args.quick else 30

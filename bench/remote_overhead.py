@@ -24,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    from gwen.demo import build_tiny_sd
+    from gwen.tiny_models import build_tiny_sd
     from gwen.remote import RemoteStudio
     from gwen.studio import Studio
     from tests.test_service import TOKEN, start_server, stop

@@ -41,13 +41,12 @@ from gwen.errors import CatalogBusy, InvalidInput, NotFound, disk_full
 from gwen.files import check_id
 from gwen.journal import JobJournal
 from gwen.migrations import migrate
-from gwen.records import (FILTER_FIELDS, JOB_STATUSES, MAX_PAGE, MIN_PREFIX, OPERATORS, OPS, SORT_FIELDS,  # noqa: F401
-                          Filter, ImageRecord, JobRecord, SearchQuery, _parse_time, parse_day)
+from gwen.records import FILTER_FIELDS, JOB_STATUSES, MIN_PREFIX, OPERATORS, ImageRecord, JobRecord, SearchQuery
 
 
 _COLUMNS = ("id, created_at, path, width, height, op, parent_id, root_id, params_json, params_hash, variation_json, "
             "batch_id, batch_index, batch_size, model_hash, rating, favorite, tags, deleted, duration_ms, device, "
-            "dtype, versions_json, file_sha256, import_source")
+            "dtype, versions_json, file_sha256, import_source, worker")
 
 _ROW_COLUMNS = (f"{_COLUMNS}, prompt, negative_prompt, model, scheduler, steps, guidance, seed, variation_seed, "
                 "variation_strength, init_image_id, denoise, upscaler, upscale_scale")
@@ -141,7 +140,7 @@ class Catalog:
     def insert(self, records: Iterable[ImageRecord]) -> None:
         rows = [_row(r) for r in records]
         if rows:
-            self._write(lambda: self._insert_rows(rows))
+            self.transaction(lambda: self._insert_rows(rows))
 
     @_in_session
     def replace_all(self, records: Iterable[ImageRecord]) -> None:
@@ -151,7 +150,7 @@ class Catalog:
         def work() -> None:
             self.con.execute("DELETE FROM images")
             self._insert_rows(rows)
-        self._write(work)
+        self.transaction(work)
 
     @_in_session
     def insert_for_job(self, records: Iterable[ImageRecord], done: "JobRecord", follow_ups: Iterable["JobRecord"] = ()
@@ -167,7 +166,7 @@ class Catalog:
                              [done.status, done.error, done.updated_at, list(done.image_ids), done.id])
             if new_jobs:
                 self.con.executemany(_INSERT_JOB, new_jobs)
-        self._write(work)
+        self.transaction(work)
 
     def set_rating(self, image_id: str, stars: int) -> None:
         self._update(image_id, "rating = ?", [stars])
@@ -186,7 +185,7 @@ class Catalog:
 
     @_in_session
     def _update(self, image_id: str, assignment: str, args: list) -> None:
-        self._write(lambda: self.con.execute(f"UPDATE images SET {assignment} WHERE id = ?", [*args, image_id]))
+        self.transaction(lambda: self.con.execute(f"UPDATE images SET {assignment} WHERE id = ?", [*args, image_id]))
 
     def _insert_rows(self, rows: list[list], or_ignore: bool = False) -> None:
         """Insert many rows through one Arrow table: executemany costs ~3 ms a row in DuckDB, this a few µs
@@ -205,7 +204,7 @@ class Catalog:
             self.con.unregister("gwen_staging_rows")
 
     @_in_session
-    def _write(self, work) -> None:
+    def transaction(self, work) -> None:
         """``work`` in one transaction. A failure rolls it back and is raised as itself (a full disk as
         ``DiskFull``), never hidden behind a failed rollback."""
         try:
@@ -274,96 +273,17 @@ class Catalog:
     @_in_session
     def export_rows(self, query: SearchQuery, target: Path, fmt: str) -> int:
         """Write every row matching ``query`` (no paging) as Parquet or CSV; return the row count."""
-        where, args = _where(query)
-        rel = self.con.sql(
-            "SELECT id, created_at, path, op, parent_id, root_id, prompt, negative_prompt, model, model_hash, "
-            "scheduler, steps, guidance, seed, variation_seed, variation_strength, init_image_id, denoise, width, "
-            "height, rating, favorite, array_to_string(tags, ',') AS tags, deleted, duration_ms, device, dtype, "
-            f"params_json, params_hash FROM images WHERE {where} ORDER BY created_at", params=args)
-        count = len(rel)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            if fmt == "parquet":
-                rel.write_parquet(str(tmp))
-            else:
-                rel.write_csv(str(tmp), header=True)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return count
+        return _export_rows(self.con, query, target, fmt)
 
     @_in_session
     def lineage(self, image_id: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
-        """(ancestors from the root down to the image, descendants of the image, nearest first).
-
-        Every image carries its family's ``root_id``, so the family's (id, parent) pairs come back in one index
-        lookup and are walked here, then only the records on the path are read; rows whose ``root_id``
-        disagrees with their parent's (hand-edited or adopted files) fall back to the recursive walk.
-        """
-        full = self.resolve(image_id)
-        root = self.con.execute("SELECT root_id FROM images WHERE id = ?", [full]).fetchone()[0]
-        parent_of = dict(self.con.execute("SELECT id, parent_id FROM images WHERE root_id = ?", [root]).fetchall())
-        up = [full]
-        while parent_of.get(up[-1]) is not None:
-            if parent_of[up[-1]] not in parent_of or len(up) > len(parent_of):
-                return self._lineage_by_walk(full)
-            up.append(parent_of[up[-1]])
-        children: dict[str, list[str]] = {}
-        for child, parent in parent_of.items():
-            if parent is not None:
-                children.setdefault(parent, []).append(child)
-        down, level = [], [full]
-        while level:
-            level = sorted(c for p in level for c in children.get(p, ()))
-            down.extend(level)
-            if len(down) > len(parent_of):  # a cycle: only hand-edited rows can make one
-                return self._lineage_by_walk(full)
-        if self.con.execute("SELECT 1 FROM images WHERE parent_id IN (SELECT unnest(?::VARCHAR[])) AND "
-                            "root_id IS DISTINCT FROM ? LIMIT 1", [[full, *down], root]).fetchone():
-            return self._lineage_by_walk(full)
-        rows = {r.id: r for r in map(_record, self.con.execute(
-            f"SELECT {_COLUMNS} FROM images WHERE root_id = ? AND id IN (SELECT unnest(?::VARCHAR[]))",
-            [root, up + down]).fetchall())}
-        return [rows[i] for i in reversed(up)], [rows[i] for i in down]
-
-    def _lineage_by_walk(self, full: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
-        up = self.con.execute(f"""
-            WITH RECURSIVE up(id, depth) AS (
-                SELECT id, 0 FROM images WHERE id = ?
-                UNION ALL
-                SELECT i.parent_id, up.depth + 1 FROM images i JOIN up ON i.id = up.id
-                WHERE i.parent_id IS NOT NULL AND up.depth < 10000
-            )
-            SELECT {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))}
-            FROM up JOIN images i ON i.id = up.id ORDER BY up.depth DESC""", [full]).fetchall()
-        down = self.con.execute(f"""
-            WITH RECURSIVE down(id, depth) AS (
-                SELECT id, 0 FROM images WHERE id = ?
-                UNION ALL
-                SELECT i.id, down.depth + 1 FROM images i JOIN down ON i.parent_id = down.id
-                WHERE down.depth < 10000
-            )
-            SELECT {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))}
-            FROM down JOIN images i ON i.id = down.id WHERE down.depth > 0 ORDER BY down.depth, i.id""",
-                                [full]).fetchall()
-        return [_record(r) for r in up], [_record(r) for r in down]
-
-    RATING_GROUPS = {
-        "guidance": "CAST(floor(guidance / 2) * 2 AS INTEGER)::VARCHAR || '–' || "
-                    "CAST(floor(guidance / 2) * 2 + 2 AS INTEGER)::VARCHAR",
-        "steps": "CAST(steps AS VARCHAR)", "scheduler": "scheduler", "model": "model",
-    }
+        """(ancestors from the root down to the image, descendants of the image, nearest first)."""
+        return _lineage(self.con, self.resolve(image_id))
 
     @_in_session
     def rating_by(self, by: str, query: SearchQuery | None = None) -> list[dict[str, Any]]:
         """Mean rating and count of the rated images among those ``query`` matches (all when None), grouped."""
-        if by not in self.RATING_GROUPS:
-            raise InvalidInput(f"group by {by!r}: choose one of {', '.join(self.RATING_GROUPS)}")
-        where, args = _where(query or SearchQuery())
-        rows = self.con.execute(
-            f"SELECT {self.RATING_GROUPS[by]} AS grp, avg(rating), count(*) FROM images "
-            f"WHERE {where} AND rating > 0 AND {by} IS NOT NULL GROUP BY grp ORDER BY min({by})", args).fetchall()
-        return [{"group": g, "mean_rating": round(float(m), 2), "images": int(c)} for g, m, c in rows]
+        return _rating_by(self.con, by, query)
 
     @_in_session
     def tag_counts(self, limit: int = 200) -> list[tuple[str, int]]:
@@ -442,7 +362,7 @@ class JobStore:
                 job = self._get(con, job_id)
                 if job is not None and (not only_from or job.status in only_from):
                     out.append(self._save(con, change(job)))
-            self.catalog._write(work)
+            self.catalog.transaction(work)
             return out[0] if out else None
 
     def add(self, jobs: list[JobRecord]) -> None:
@@ -451,7 +371,7 @@ class JobStore:
         self._record(jobs)
         rows = [_job_row(j) for j in jobs]
         with self.catalog.session() as con:
-            self.catalog._write(lambda: con.executemany(_INSERT_JOB, rows))
+            self.catalog.transaction(lambda: con.executemany(_INSERT_JOB, rows))
 
     def list(self, status: str | None = None, limit: int = 1000) -> list[JobRecord]:
         if status is not None and status not in JOB_STATUSES:
@@ -485,7 +405,7 @@ class JobStore:
                 if row:
                     job = self._get(con, row[0])
                     claimed.append(self._save(con, replace(job, status="running", attempts=job.attempts + 1)))
-            self.catalog._write(work)
+            self.catalog.transaction(work)
             return claimed[0] if claimed else None
 
     def set_status(self, job_id: str, status: str, error: str | None = None, only_from: tuple[str, ...] = ()
@@ -534,7 +454,7 @@ class JobStore:
                     job = self._get(con, job_id)
                     found.append(self._save(con, replace(job, status="pending", attempts=max(0, job.attempts - 1),
                                                          cancel_requested=False)))
-            self.catalog._write(work)
+            self.catalog.transaction(work)
             return len(found)
 
     def restore(self) -> dict[str, int]:
@@ -558,7 +478,7 @@ class JobStore:
                 con.execute("DELETE FROM jobs")
                 if rows:
                     con.executemany(_INSERT_JOB, rows)
-            self.catalog._write(work)
+            self.catalog.transaction(work)
         return {"jobs": len(jobs), "skipped_lines": skipped}
 
 
@@ -668,7 +588,7 @@ def _row(r: ImageRecord) -> list:
         json.dumps(p, sort_keys=True, separators=(",", ":"), ensure_ascii=False), r.params_hash,
         json.dumps(r.variation) if r.variation is not None else None,
         batch.get("id"), batch.get("index"), batch.get("size"), r.model_hash, r.rating, r.favorite, list(r.tags),
-        r.deleted, r.duration_ms, r.device, r.dtype, json.dumps(r.versions), r.file_sha256, r.import_source,
+        r.deleted, r.duration_ms, r.device, r.dtype, json.dumps(r.versions), r.file_sha256, r.import_source, r.worker,
         p.get("prompt"), p.get("negative_prompt"), p.get("model"), p.get("scheduler"), _int(p.get("steps")),
         _float(p.get("guidance")), _int(p.get("seed")),
         last_variation.get("seed") if isinstance(last_variation, dict) else None,
@@ -680,7 +600,7 @@ def _row(r: ImageRecord) -> list:
 def _record(row) -> ImageRecord:
     (id_, created_at, path, width, height, op, parent_id, root_id, params_json, params_hash, variation_json,
      batch_id, batch_index, batch_size, model_hash, rating, favorite, tags, deleted, duration_ms, device, dtype,
-     versions_json, file_sha256, import_source) = row
+     versions_json, file_sha256, import_source, worker) = row
     return ImageRecord(
         id=id_, created_at=created_at, path=path, width=width, height=height, op=op, parent_id=parent_id,
         root_id=root_id, params=json.loads(params_json), params_hash=params_hash,
@@ -689,7 +609,7 @@ def _record(row) -> ImageRecord:
         model_hash=model_hash, rating=int(rating), favorite=bool(favorite), tags=tuple(tags or ()),
         deleted=bool(deleted), duration_ms=duration_ms, device=device, dtype=dtype,
         versions=json.loads(versions_json) if versions_json else {}, file_sha256=file_sha256,
-        import_source=import_source)
+        import_source=import_source, worker=worker)
 
 
 def _int(v: Any) -> int | None:
@@ -708,3 +628,94 @@ def _float(v: Any) -> float | None:
 
 def with_marks(record: ImageRecord, **marks: Any) -> ImageRecord:
     return replace(record, **marks)
+
+
+# --- reports over the images table (module functions over an open connection) ------------------------------
+def _export_rows(con, query: SearchQuery, target: Path, fmt: str) -> int:
+    where, args = _where(query)
+    rel = con.sql(
+        "SELECT id, created_at, path, op, parent_id, root_id, prompt, negative_prompt, model, model_hash, "
+        "scheduler, steps, guidance, seed, variation_seed, variation_strength, init_image_id, denoise, width, "
+        "height, rating, favorite, array_to_string(tags, ',') AS tags, deleted, duration_ms, device, dtype, worker, "
+        f"params_json, params_hash FROM images WHERE {where} ORDER BY created_at", params=args)
+    count = len(rel)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        if fmt == "parquet":
+            rel.write_parquet(str(tmp))
+        else:
+            rel.write_csv(str(tmp), header=True)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
+
+
+def _lineage(con, full: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
+    """Every image carries its family's ``root_id``, so the family's (id, parent) pairs come back in one index
+    lookup and are walked here, then only the records on the path are read; rows whose ``root_id`` disagrees
+    with their parent's (hand-edited or adopted files) fall back to the recursive walk."""
+    root = con.execute("SELECT root_id FROM images WHERE id = ?", [full]).fetchone()[0]
+    parent_of = dict(con.execute("SELECT id, parent_id FROM images WHERE root_id = ?", [root]).fetchall())
+    up = [full]
+    while parent_of.get(up[-1]) is not None:
+        if parent_of[up[-1]] not in parent_of or len(up) > len(parent_of):
+            return _lineage_by_walk(con, full)
+        up.append(parent_of[up[-1]])
+    children: dict[str, list[str]] = {}
+    for child, parent in parent_of.items():
+        if parent is not None:
+            children.setdefault(parent, []).append(child)
+    down, level = [], [full]
+    while level:
+        level = sorted(c for p in level for c in children.get(p, ()))
+        down.extend(level)
+        if len(down) > len(parent_of):  # a cycle: only hand-edited rows can make one
+            return _lineage_by_walk(con, full)
+    if con.execute("SELECT 1 FROM images WHERE parent_id IN (SELECT unnest(?::VARCHAR[])) AND "
+                   "root_id IS DISTINCT FROM ? LIMIT 1", [[full, *down], root]).fetchone():
+        return _lineage_by_walk(con, full)
+    rows = {r.id: r for r in map(_record, con.execute(
+        f"SELECT {_COLUMNS} FROM images WHERE root_id = ? AND id IN (SELECT unnest(?::VARCHAR[]))",
+        [root, up + down]).fetchall())}
+    return [rows[i] for i in reversed(up)], [rows[i] for i in down]
+
+
+def _lineage_by_walk(con, full: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
+    columns = ", ".join("i." + c.strip() for c in _COLUMNS.split(","))
+    up = con.execute(f"""
+        WITH RECURSIVE up(id, depth) AS (
+            SELECT id, 0 FROM images WHERE id = ?
+            UNION ALL
+            SELECT i.parent_id, up.depth + 1 FROM images i JOIN up ON i.id = up.id
+            WHERE i.parent_id IS NOT NULL AND up.depth < 10000
+        )
+        SELECT {columns} FROM up JOIN images i ON i.id = up.id ORDER BY up.depth DESC""", [full]).fetchall()
+    down = con.execute(f"""
+        WITH RECURSIVE down(id, depth) AS (
+            SELECT id, 0 FROM images WHERE id = ?
+            UNION ALL
+            SELECT i.id, down.depth + 1 FROM images i JOIN down ON i.parent_id = down.id
+            WHERE down.depth < 10000
+        )
+        SELECT {columns} FROM down JOIN images i ON i.id = down.id WHERE down.depth > 0
+        ORDER BY down.depth, i.id""", [full]).fetchall()
+    return [_record(r) for r in up], [_record(r) for r in down]
+
+
+RATING_GROUPS = {
+    "guidance": "CAST(floor(guidance / 2) * 2 AS INTEGER)::VARCHAR || '–' || "
+                "CAST(floor(guidance / 2) * 2 + 2 AS INTEGER)::VARCHAR",
+    "steps": "CAST(steps AS VARCHAR)", "scheduler": "scheduler", "model": "model",
+}
+
+
+def _rating_by(con, by: str, query: SearchQuery | None) -> list[dict[str, Any]]:
+    if by not in RATING_GROUPS:
+        raise InvalidInput(f"group by {by!r}: choose one of {', '.join(RATING_GROUPS)}")
+    where, args = _where(query or SearchQuery())
+    rows = con.execute(
+        f"SELECT {RATING_GROUPS[by]} AS grp, avg(rating), count(*) FROM images "
+        f"WHERE {where} AND rating > 0 AND {by} IS NOT NULL GROUP BY grp ORDER BY min({by})", args).fetchall()
+    return [{"group": g, "mean_rating": round(float(m), 2), "images": int(c)} for g, m, c in rows]
+

@@ -23,7 +23,8 @@ Contract:
 - ``on_step(done, total)`` is called after every denoising step; if
   ``cancel`` (a ``threading.Event``) is set, rendering stops with
   ``Cancelled`` and returns nothing.
-- Loading failures raise ``ModelUnavailable`` naming the model and what to do.
+- Which model a reference names, and loading it, is ``gwen.models``; loading
+  failures raise ``ModelUnavailable`` naming the model and what to do.
   Device work is serialized by a lock: one render at a time per process.
 
 torch and diffusers are imported lazily, on first use.
@@ -31,10 +32,7 @@ torch and diffusers are imported lazily, on first use.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
-import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,14 +43,11 @@ from PIL import Image
 
 from gwen import memory
 from gwen.boundary import ModelBoundary
-from gwen.demo import ensure_tiny_sd
-from gwen.errors import Cancelled, InvalidInput, ModelUnavailable
-from gwen.hub import HUB_ID
+from gwen.errors import Cancelled, InvalidInput
+from gwen.models import (ModelSource, check_available, family_of, load_pipeline, model_hash,  # noqa: F401
+                         resolve_model)
 from gwen.params import ImageParams
-from gwen.presets import MODEL_PRESETS, preset_named
 from gwen.preview import PreviewTap, latents_to_images, preview_steps
-
-log = logging.getLogger(__name__)
 
 # name -> (diffusers scheduler class, config overrides)
 SCHEDULER_SPECS: dict[str, tuple[str, dict]] = {
@@ -72,21 +67,10 @@ SCHEDULER_SPECS: dict[str, tuple[str, dict]] = {
     "Turbo": ("EulerDiscreteScheduler", {"use_karras_sigmas": False, "timestep_spacing": "trailing"}),
 }
 
-SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
 ProgressFn = Callable[[int, int], None]
 PreviewFn = Callable[[int, list[Image.Image]], None]
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a model reference points: a preset, hub id, diffusers folder or single file."""
-
-    ref: str  # what the params record (preset name, hub id or absolute path)
-    kind: str  # "hub", "folder", "file"
-    location: str  # hub id or filesystem path
-    family: str  # "sd1", "sd2", "sdxl" (best guess until loaded)
 
 
 @dataclass
@@ -107,55 +91,6 @@ class LoadedModel:
     family: str
     img2img: object | None = None
     base_scheduler_config: dict = field(default_factory=dict)
-
-
-def resolve_model(ref: str, models: "ModelBoundary | Path") -> ModelSource:
-    """Map a preset name / hub id / path to a ``ModelSource`` (no loading); raise if impossible.
-
-    ``models``: the models folder, or the ``ModelBoundary`` that decides which paths may be opened (a served
-    studio's is confined to its models folder)."""
-    boundary = ModelBoundary.of(models)
-    preset = preset_named(ref)
-    if preset is not None:
-        if preset.ref == "tiny":
-            return ModelSource("tiny", "folder", str(ensure_tiny_sd(boundary.models_dir)), preset.family)
-        return ModelSource(preset.ref, "hub", preset.ref, preset.family)
-    path = boundary.locate(ref, "model")
-    if path is not None:
-        if path.is_dir():
-            if not (path / "model_index.json").exists():
-                raise ModelUnavailable(f"model {ref!r}: the folder has no model_index.json, so it is not a "
-                                       "diffusers pipeline folder (save one with save_pretrained, or give a "
-                                       ".safetensors/.ckpt checkpoint file)")
-            return ModelSource(str(path), "folder", str(path), _family_of_folder(path))
-        if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
-            raise ModelUnavailable(f"model {ref!r}: a checkpoint file must end in "
-                                   f"{', '.join(SINGLE_FILE_SUFFIXES)}")
-        return ModelSource(str(path), "file", str(path), "sdxl" if "xl" in path.name.lower() else "sd1")
-    if not HUB_ID.match(ref):
-        raise ModelUnavailable(f"model {ref!r}: no such file or folder, and not a preset "
-                               f"({', '.join(MODEL_PRESETS)}) nor a Hugging Face id like 'owner/name'")
-    return ModelSource(ref, "hub", ref, "sdxl" if "xl" in ref.lower() else "sd1")
-
-
-def check_available(ref: str, models: "ModelBoundary | Path") -> ModelSource:
-    """Resolve ``ref`` and make sure it can load, before torch is imported: a Hub model that is not in the
-    cache costs one short probe of the Hub, so an offline machine is told in seconds (ModelUnavailable)."""
-    from gwen import hub
-
-    source = resolve_model(ref, models)
-    if source.kind == "hub" and hub.cached_snapshot(source.location) is None:
-        preset = preset_named(ref)
-        hub.probe(source.location, ref=preset.name if preset is not None else ref)
-    return source
-
-
-def _family_of_folder(path: Path) -> str:
-    try:
-        index = json.loads((path / "model_index.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return "sd1"
-    return "sdxl" if "XL" in str(index.get("_class_name", "")) or "text_encoder_2" in index else "sd1"
 
 
 class Engine:
@@ -202,10 +137,10 @@ class Engine:
             if self._loaded is not None and self._loaded.source == source:
                 return self._loaded
             self.unload()
-            pipe = self._load_pipeline(source)
-            family = "sdxl" if "XL" in type(pipe).__name__ else ("sd2" if _is_v_or_sd2(pipe) else "sd1")
+            pipe = load_pipeline(source, self.dtype)
+            family = family_of(pipe)
             self._place(pipe, family)
-            self._loaded = LoadedModel(source=source, pipe=pipe, model_hash=_model_hash(source, pipe),
+            self._loaded = LoadedModel(source=source, pipe=pipe, model_hash=model_hash(source, pipe),
                                        family=family, base_scheduler_config=dict(pipe.scheduler.config))
             return self._loaded
 
@@ -214,62 +149,6 @@ class Engine:
             if self._loaded is not None:
                 self._loaded = None
                 memory.release(self.device)
-
-    def _load_pipeline(self, source: ModelSource):
-        import torch  # noqa: F401  (fail early with a clear import error)
-        from diffusers import AutoPipelineForText2Image
-
-        kwargs = {"dtype": self.dtype}
-        try:
-            if source.kind == "file":
-                return self._load_single_file(source, kwargs)
-            if source.kind == "folder":
-                return AutoPipelineForText2Image.from_pretrained(source.location, **kwargs)
-            return self._load_from_hub(source, kwargs)
-        except ModelUnavailable:
-            raise
-        except Exception as exc:  # diffusers/hub raise many types; the user needs one message
-            raise ModelUnavailable(_load_failure_message(source, exc)) from exc
-
-    def _load_from_hub(self, source: ModelSource, kwargs: dict):
-        """The Hugging Face cache first (no network at all); then one short probe of the Hub, so an offline
-        machine fails in seconds; only then the download (with diffusers' own retries and progress)."""
-        from gwen import hub
-
-        if hub.cached_snapshot(source.location) is not None:
-            try:
-                return self._from_pretrained_hub(source, kwargs, local_files_only=True)
-            except Exception:  # an incomplete snapshot: complete it from the Hub below, if it can be reached
-                if hub.offline():
-                    raise
-        preset = preset_named(source.location)
-        hub.probe(source.location, ref=preset.name if preset is not None else None)
-        log.info("loading %s (first use downloads it into the Hugging Face cache)", source.location)
-        return self._from_pretrained_hub(source, kwargs)
-
-    def _from_pretrained_hub(self, source: ModelSource, kwargs: dict, **extra):
-        from diffusers import AutoPipelineForText2Image
-
-        if "float16" in str(self.dtype):
-            try:
-                return AutoPipelineForText2Image.from_pretrained(source.location, variant="fp16", **kwargs, **extra)
-            except (OSError, ValueError) as exc:
-                if "variant" not in str(exc).lower() and "fp16" not in str(exc).lower():
-                    raise
-        return AutoPipelineForText2Image.from_pretrained(source.location, **kwargs, **extra)
-
-    def _load_single_file(self, source: ModelSource, kwargs: dict):
-        from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-        from diffusers.loaders.single_file_utils import infer_diffusers_model_type, load_single_file_checkpoint
-
-        try:
-            checkpoint = load_single_file_checkpoint(source.location)
-            model_type = infer_diffusers_model_type(checkpoint)
-        except Exception as exc:
-            raise ModelUnavailable(f"model {source.ref!r}: not a Stable Diffusion checkpoint that diffusers can "
-                                   f"read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
-        cls = StableDiffusionXLPipeline if model_type.startswith(("xl", "playground", "sdxl")) else StableDiffusionPipeline
-        return cls.from_single_file(source.location, **kwargs)
 
     def _place(self, pipe, family: str) -> None:
         pipe.set_progress_bar_config(disable=True)
@@ -297,14 +176,15 @@ class Engine:
     # --- rendering ------------------------------------------------------------
     def render(self, params_list: list[ImageParams], init_images: dict[str, Image.Image] | None = None,
                on_step: ProgressFn | None = None, cancel: threading.Event | None = None,
-               on_preview: PreviewFn | None = None) -> list[Rendered]:
-        """Render every params, grouping batch-compatible neighbours into sub-batches."""
+               on_preview: PreviewFn | None = None, chunk_size: int | None = None) -> list[Rendered]:
+        """Render every params, grouping batch-compatible neighbours into sub-batches of at most ``chunk_size``
+        images (default: as many as the free memory allows, or ``max_batch``)."""
         if not params_list:
             return []
         with self._lock:
             loaded = self.load(params_list[0].model)
             self._check_size(loaded, params_list)
-            chunks = self._plan_chunks(loaded, params_list)
+            chunks = self._plan_chunks(loaded, params_list, chunk_size)
             total_steps = sum(_steps_of(c[0]) for c in chunks)
             done = 0
             results: list[Rendered] = []
@@ -339,20 +219,17 @@ class Engine:
             finally:
                 memory.after_job(self.device)
 
-    def _plan_chunks(self, loaded: LoadedModel, params_list: list[ImageParams]) -> list[list[ImageParams]]:
-        groups: list[list[ImageParams]] = []
-        for p in params_list:
-            if groups and _batch_key(groups[-1][0]) == _batch_key(p):
-                groups[-1].append(p)
-            else:
-                groups.append([p])
-        chunks = []
-        for group in groups:
-            first = group[0]
-            size = memory.max_batch(first.width, first.height, self.device, loaded.family,
-                                    2 if "16" in self.dtype_name else 4, self._max_batch_override)
-            chunks += [group[i:i + size] for i in range(0, len(group), size)]
-        return chunks
+    def _plan_chunks(self, loaded: LoadedModel, params_list: list[ImageParams], chunk_size: int | None = None
+                     ) -> list[list[ImageParams]]:
+        def size_for(first: ImageParams) -> int:
+            return chunk_size or memory.max_batch(first.width, first.height, self.device, loaded.family,
+                                                  2 if "16" in self.dtype_name else 4, self._max_batch_override)
+        return plan_chunks(params_list, size_for)
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        """The resident model (None before the first render)."""
+        return self._loaded
 
     def _check_size(self, loaded: LoadedModel, params_list: list[ImageParams]) -> None:
         factor = int(getattr(loaded.pipe, "vae_scale_factor", 8))
@@ -446,6 +323,22 @@ def slerp(t: float, low, high, parallel_threshold: float = 0.9995):
     return out.to(low.dtype)
 
 
+def plan_chunks(params_list: list[ImageParams], size_for: Callable[[ImageParams], int]) -> list[list[ImageParams]]:
+    """Consecutive batch-compatible params grouped into pipeline calls of at most ``size_for(first)`` images: the
+    batch layout. Pure, so a pool splits a grid exactly as one engine would with the same sizes."""
+    groups: list[list[ImageParams]] = []
+    for p in params_list:
+        if groups and _batch_key(groups[-1][0]) == _batch_key(p):
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    chunks = []
+    for group in groups:
+        size = max(1, size_for(group[0]))
+        chunks += [group[i:i + size] for i in range(0, len(group), size)]
+    return chunks
+
+
 def _batch_key(p: ImageParams) -> str:
     """Params with the per-image noise removed: equal keys can share one pipeline call."""
     return json.dumps({k: v for k, v in p.to_dict().items() if k not in ("seed", "variations")}, sort_keys=True)
@@ -455,62 +348,3 @@ def _steps_of(p: ImageParams) -> int:
     if p.is_img2img:
         return max(1, min(int(p.steps * p.denoise), p.steps))
     return p.steps
-
-
-def _is_v_or_sd2(pipe) -> bool:
-    return getattr(pipe.scheduler.config, "prediction_type", "epsilon") == "v_prediction" or \
-        getattr(getattr(pipe, "text_encoder", None), "config", None) is not None and \
-        getattr(pipe.text_encoder.config, "hidden_size", 768) == 1024
-
-
-def _model_hash(source: ModelSource, pipe) -> str:
-    """A short fingerprint of the weights: hub commit, or a hash of the files' names, sizes and configs."""
-    if source.kind == "hub":
-        name = str(getattr(pipe.unet.config, "_name_or_path", ""))
-        parts = Path(name).parts
-        if "snapshots" in parts:
-            return parts[parts.index("snapshots") + 1][:10]
-        return ""
-    path = Path(source.location)
-    digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for f in files:
-        digest.update(str(f.relative_to(path.parent if path.is_file() else path)).encode())
-        digest.update(str(f.stat().st_size).encode())
-        if f.suffix == ".json":
-            digest.update(f.read_bytes())
-    return digest.hexdigest()[:10]
-
-
-def _load_failure_message(source: ModelSource, exc: Exception) -> str:
-    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    if source.kind == "hub":
-        from gwen.hub import download_command
-
-        return (f"model {source.ref!r} could not be loaded from the Hugging Face cache or the Hub "
-                f"({type(exc).__name__}: {first_line}). If this machine is offline, download it once elsewhere "
-                f"(`{download_command(source.location)}`) and copy the HF cache here, or point --model at a "
-                f"local diffusers folder or a .safetensors/.ckpt file; `--model tiny` runs the offline demo model.")
-    return f"model {source.ref!r} could not be loaded ({type(exc).__name__}: {first_line})"
-
-
-@functools.lru_cache(maxsize=1)
-def _versions() -> tuple[tuple[str, str], ...]:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("gwen", "diffusers", "torch", "transformers"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "unknown"
-    if out["gwen"] == "unknown":
-        from gwen import __version__
-        out["gwen"] = __version__
-    return tuple(out.items())
-
-
-def versions() -> dict[str, str]:
-    """Versions of gwen, diffusers, torch and transformers (looked up once per process: 14 ms each time)."""
-    return dict(_versions())
-

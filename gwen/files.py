@@ -50,6 +50,16 @@ def new_id(now_ms: int | None = None) -> str:
     return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
 
 
+def derived_id(seed: str, *parts: object) -> str:
+    """A ULID-shaped id fixed by ``seed`` (a job id, an order id): the seed's time prefix + 16 characters of a hash,
+    so a job re-run after a crash names its images and batches exactly as the first run did."""
+    import hashlib
+
+    digest = int.from_bytes(hashlib.sha256("/".join([seed, *map(str, parts)]).encode()).digest()[:10], "big")
+    tail = "".join(_CROCKFORD[(digest >> (5 * i)) & 31] for i in reversed(range(16)))
+    return seed[:10] + tail
+
+
 def id_time(image_id: str) -> datetime:
     value = 0
     for ch in image_id:

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from gwen import files
+from gwen import files, recording
 from gwen.errors import ImageRejected, InvalidInput
-from gwen.params import MAX_PROMPT_CHARS, ImageParams, canonical_json
+from gwen.params import MAX_PROMPT_CHARS, ImageParams
 from gwen.pnginfo import GWEN_CHUNK, chunks_for, read_metadata
-from gwen.records import OPS, ImageRecord
+from gwen.records import ImageRecord
 
 MAX_METADATA_CHARS = 256 * 1024  # a ComfyUI workflow of a few hundred nodes; A1111's text is a few kB
 MAX_COPIED_CHUNK = 64 * 1024
@@ -47,7 +46,7 @@ class ImportPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def plan_import(name: str, data: bytes, home: Path, versions: dict[str, str]) -> ImportPlan:
+def plan_import(name: str, data: bytes, home: Path) -> ImportPlan:
     image = files.open_image_checked(data, name=name)
     text = _text_of(image)
     for key, value in text.items():
@@ -64,7 +63,7 @@ def plan_import(name: str, data: bytes, home: Path, versions: dict[str, str]) ->
     if meta.source == "gwen" and meta.record is not None:
         record = _own_record(name, meta.record, home)
         return ImportPlan(name, data, image, sha, "gwen", record, True)
-    record = _new_record(name, image, meta, sha, home, versions)
+    record = _new_record(name, image, meta, sha, home)
     kept, notes = {}, []
     for key, value in text.items():
         if key == GWEN_CHUNK:
@@ -101,25 +100,13 @@ def _text_of(image: Image.Image) -> dict[str, str]:
 def _own_record(name: str, data: dict[str, Any], home: Path) -> ImageRecord:
     """A GWEN file's record, checked as strictly as the catalog would store it."""
     try:
-        image_id = files.check_id(str(data.get("id", "")))
-        if not isinstance(data.get("params"), dict):
-            raise ValueError(f"params is a {type(data.get('params')).__name__}, not a table")
-        if data.get("op") not in OPS:
-            raise ValueError(f"op={data.get('op')!r} is not one of {', '.join(OPS)}")
-        for key in ("width", "height"):
-            if isinstance(data.get(key), bool) or not isinstance(data.get(key), int) or data[key] < 1:
-                raise ValueError(f"{key}={data.get(key)!r} is not a positive integer")
-        record = ImageRecord.from_file_record(data, str(files.image_path(home, image_id).relative_to(home)),
-                                              data.get("file_sha256"))
-        if record.created_at.tzinfo is None:
-            raise ValueError(f"created_at={data.get('created_at')!r} has no time zone")
-        return record
+        return recording.from_file(data, home)
     except Exception as exc:  # any malformed field: refuse this file, name it, write nothing
         raise ImageRejected(f"{name}: its GWEN record is damaged ({str(exc).splitlines()[0][:200]}); nothing was "
                             "imported") from None
 
 
-def _new_record(name: str, image: Image.Image, meta, sha: str, home: Path, versions: dict[str, str]) -> ImageRecord:
+def _new_record(name: str, image: Image.Image, meta, sha: str, home: Path) -> ImageRecord:
     params = dict(meta.params)
     params.setdefault("width", image.width)  # the generation size, when the metadata has none
     params.setdefault("height", image.height)
@@ -128,11 +115,6 @@ def _new_record(name: str, image: Image.Image, meta, sha: str, home: Path, versi
             | {k: v for k, v in params.items() if k not in ImageParams.model_fields}
     except InvalidInput:
         pass  # incomplete parameters are kept as found: the image can be rated and searched, not re-rendered
-    image_id = files.new_id()
-    return ImageRecord(
-        id=image_id, created_at=datetime.now(timezone.utc),
-        path=str(files.image_path(home, image_id).relative_to(home)), width=image.width, height=image.height,
-        op="import", parent_id=None, root_id=image_id, params=params,
-        params_hash=hashlib.sha256(canonical_json(params).encode()).hexdigest(),
-        model_hash=meta.params.get("model_hash"), versions=versions, file_sha256=sha,
-        import_source=f"{meta.source}:{Path(name).name}")
+    return recording.imported(image_id=files.new_id(), home=home, width=image.width, height=image.height,
+                              params=params, source=meta.source, name=name, sha256=sha,
+                              model_hash=meta.params.get("model_hash"))

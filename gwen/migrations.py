@@ -85,6 +85,9 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         """,
         "CREATE INDEX jobs_status ON jobs (status)",
     ]),
+    ("0005_worker", [
+        "ALTER TABLE images ADD COLUMN worker VARCHAR",
+    ]),
 ]
 
 

@@ -1,9 +1,10 @@
 """Plain records and queries shared by the catalog, the facade, the service and its remote client.
 
-Contract: no database, no torch: ``ImageRecord`` / ``JobRecord`` (with
-``to_dict``/``from_dict`` for JSON), ``SearchQuery`` and ``Filter`` (validated:
-unknown fields, operators and sort keys raise ``InvalidInput`` naming the
-allowed ones). ``gwen.catalog`` turns them into parameterized SQL.
+Contract: no database, no torch. This is the one module records are imported
+from: ``ImageRecord`` / ``JobRecord`` (with ``to_dict``/``from_dict`` for
+JSON), ``VerifyResult``, ``SearchQuery`` and ``Filter`` (validated: unknown
+fields, operators and sort keys raise ``InvalidInput`` naming the allowed
+ones). ``gwen.catalog`` turns them into parameterized SQL.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class ImageRecord:
     versions: dict[str, str] = field(default_factory=dict)
     file_sha256: str | None = None
     import_source: str | None = None
+    worker: str | None = None  # what rendered it: "host:pid" locally, "host:replica" in a pool
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -91,7 +93,7 @@ FILTER_FIELDS: dict[str, tuple[str, type]] = {
     "scheduler": ("scheduler", str), "sampler": ("scheduler", str), "model": ("model", str), "op": ("op", str),
     "prompt": ("prompt", str), "negative_prompt": ("negative_prompt", str), "device": ("device", str),
     "parent_id": ("parent_id", str), "root_id": ("root_id", str), "batch_id": ("batch_id", str),
-    "upscaler": ("upscaler", str), "upscale_scale": ("upscale_scale", float),
+    "upscaler": ("upscaler", str), "upscale_scale": ("upscale_scale", float), "worker": ("worker", str),
 }
 OPERATORS = {"=": "=", "==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "ILIKE"}
 SORT_FIELDS = {"created_at", "rating", "guidance", "steps", "seed", "width", "height", "prompt", "model",
@@ -206,6 +208,27 @@ class JobRecord:
 
 
 JOB_STATUSES = ("pending", "running", "done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """An image re-rendered from its record (nothing written) and compared with its file."""
+
+    image_id: str
+    max_diff: int  # 0..255
+    mean_diff: float
+    batch_size: int  # layout re-rendered (1 = single run)
+
+    @property
+    def identical(self) -> bool:
+        return self.max_diff == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "identical": self.identical}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VerifyResult":
+        return cls(str(data["image_id"]), int(data["max_diff"]), float(data["mean_diff"]), int(data["batch_size"]))
 
 
 def _parse_time(value: Any) -> datetime:

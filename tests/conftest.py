@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """``python -m gwen models make-tiny DIR`` output, built through the project's own code."""
-    from gwen.demo import build_tiny_sd
+    from gwen.tiny_models import build_tiny_sd
 
     root = tmp_path_factory.mktemp("models")
     return {"dir": root, "sd": build_tiny_sd(root / "tiny-sd")}

@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from gwen.demo import build_tiny_sd
+    from gwen.tiny_models import build_tiny_sd
     from gwen.studio import Studio
     from gwen.upscale import build_tiny_esrgan
 

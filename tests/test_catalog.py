@@ -8,7 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from gwen.catalog import Catalog, Filter, ImageRecord, SearchQuery
+from gwen.catalog import Catalog
+from gwen.records import Filter, ImageRecord, SearchQuery
 from gwen.errors import CatalogBusy, InvalidInput, NotFound
 from gwen.files import check_id, image_path, new_id
 from gwen.migrations import MIGRATIONS, migrate
@@ -253,7 +254,7 @@ def test_hold_keeps_the_file_open_until_close(tmp_path):
 
 
 def test_parse_day():
-    from gwen.catalog import parse_day
+    from gwen.records import parse_day
 
     assert parse_day("2026-01-02", "since") == date(2026, 1, 2)
     with pytest.raises(InvalidInput, match="YYYY-MM-DD"):

@@ -1,4 +1,4 @@
-"""The engine on the real tiny pipeline (built by gwen.demo, loaded through from_pretrained)."""
+"""The engine on the real tiny pipeline (built by gwen.tiny_models, loaded through from_pretrained)."""
 
 import gc
 import json
@@ -168,7 +168,7 @@ def test_unloadable_models_fail_with_a_clear_message(tmp_path, tiny_models, monk
 
 
 def test_tiny_preset_builds_once_and_is_deterministic(tmp_path):
-    from gwen.demo import ensure_tiny_sd
+    from gwen.tiny_models import ensure_tiny_sd
 
     a = ensure_tiny_sd(tmp_path / "a")
     b = ensure_tiny_sd(tmp_path / "b")

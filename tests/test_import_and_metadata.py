@@ -98,7 +98,7 @@ def test_import_reads_each_tool(studio, tmp_path, chunks, source, expected):
 def test_imported_a1111_image_with_complete_params_can_be_searched(studio, tmp_path):
     png_with(tmp_path / "a.png", {"parameters": A1111_TEXT})
     studio.import_paths([tmp_path])
-    from gwen.catalog import Filter, SearchQuery
+    from gwen.records import Filter, SearchQuery
 
     found, total = studio.search(SearchQuery(text="cabin", filters=(Filter.parse("guidance>=6"),)))
     assert total == 1 and found[0].params["scheduler"] == "DPM++ 2M Karras"

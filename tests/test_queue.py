@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from gwen.catalog import SearchQuery
+from gwen.records import SearchQuery
 from gwen.errors import InvalidInput, NotFound
-from gwen.queue import RunnerBusy, derived_id
+from gwen.files import derived_id
+from gwen.queue import RunnerBusy
 from tests.conftest import ROOT, run_cli
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from gwen.catalog import Filter, SearchQuery
+from gwen.records import Filter, SearchQuery
 from gwen.errors import InvalidInput, NotFound
 from gwen.pnginfo import parse_a1111, read_metadata
 

@@ -46,7 +46,7 @@ def test_catalog_image_upscales_x4_into_a_child(studio, grid, tiny_esrgan):
         assert "Postprocess upscaler" in im.text["parameters"] and '"op":"upscale"' in im.text["gwen"]
     assert studio.lineage(child.id)["edges"][-1]["op"] == "upscale"
     assert studio.verify(child.id).identical
-    from gwen.catalog import Filter, SearchQuery
+    from gwen.records import Filter, SearchQuery
     found = studio.search(SearchQuery(text="lighthouse", filters=(Filter.parse("upscale_scale>=4"),)))[0]
     assert [r.id for r in found] == [child.id]
 
@@ -103,7 +103,7 @@ def test_bad_scale_and_output_budget(upscaler, tiny_esrgan):
 
 
 def test_bad_models_and_sources_write_nothing(studio, grid, tiny_esrgan, tmp_path, home):
-    from gwen.catalog import SearchQuery
+    from gwen.records import SearchQuery
     count = studio.search(SearchQuery())[1]
     with pytest.raises(ModelUnavailable, match="not a preset"):
         studio.upscale(grid[0].id, model="x8ultra")

@@ -104,7 +104,7 @@ def _runner_for(home: str) -> RunnerThread:
 def get_runner():
     remote = remote_settings()
     if remote:
-        from gwen.remote import RemoteRunner
+        from gwen.remote_queue import RemoteRunner
 
         return RemoteRunner(_remote_for(*remote))
     return _runner_for(str(gwen_home()))

@@ -1,0 +1,242 @@
+"""One function per command: ``COMMANDS[name](studio, args) -> exit code``. Each calls the facade
+(``gwen.api.StudioAPI``: a local studio, or a remote one with ``--remote``) and prints through ``output``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable
+
+from gwen.cli.output import StepBar, image_json, print_differences, print_images
+from gwen.errors import InvalidInput
+from gwen.records import Filter, SearchQuery, parse_day
+
+
+def _bar() -> StepBar:
+    return StepBar(enabled=sys.stderr.isatty())
+
+
+def generate(studio, args) -> int:
+    width, height = args.size if args.size else (None, None)
+    bar = _bar()
+    try:
+        records = studio.generate(args.prompt, negative=args.negative, model=args.model, n=args.n, seed=args.seed,
+                                  steps=args.steps, guidance=args.guidance, width=width, height=height,
+                                  scheduler=args.scheduler, on_step=bar)
+    finally:
+        bar.close()
+    print_images(studio, records, args.json)
+    return 0
+
+
+def reroll(studio, args) -> int:
+    bar = _bar()
+    try:
+        print_images(studio, studio.reroll(args.id, args.n, args.seed, on_step=bar), args.json)
+    finally:
+        bar.close()
+    return 0
+
+
+def vary(studio, args) -> int:
+    bar = _bar()
+    try:
+        records = studio.vary(args.id, strength=args.strength, modes=args.mode, n=args.n, prompt=args.prompt,
+                              locks=[x.strip() for x in args.lock.split(",") if x.strip()],
+                              guidance_range=_range(args.guidance_range, float, "guidance range"),
+                              steps_range=_range(args.steps_range, int, "steps range"),
+                              schedulers=[x.strip() for x in args.schedulers.split(",") if x.strip()]
+                              if args.schedulers else None, seed=args.seed, on_step=bar)
+    finally:
+        bar.close()
+    print_images(studio, records, args.json)
+    return 0
+
+
+def upscale(studio, args) -> int:
+    from gwen.upscale import parse_tile
+
+    record = studio.upscale(args.source, model=args.model, scale=args.scale,
+                            tile=parse_tile(args.tile) if args.tile is not None else None, pre_shrink=args.pre_shrink)
+    print_images(studio, [record], args.json)
+    return 0
+
+
+def verify(studio, args) -> int:
+    result = studio.verify(args.id)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(f"{result.image_id}: max pixel difference {result.max_diff}/255 (mean {result.mean_diff:.4f}), "
+              f"re-rendered in a batch of {result.batch_size}: {'identical' if result.identical else 'DIFFERS'}")
+    return 0 if result.identical else 1
+
+
+def show(studio, args) -> int:
+    record = studio.get(args.id)
+    info = studio.infotext(record)
+    if args.json:
+        print(json.dumps({**record.to_dict(), "abs_path": studio.location_of(record), "infotext": info}))
+    else:
+        print(f"{record.id}  op={record.op}  parent={record.parent_id}  root={record.root_id}  rating={record.rating}"
+              f"  favorite={record.favorite}  tags={','.join(record.tags)}  worker={record.worker or '-'}")
+        print(studio.location_of(record))
+        print(info)
+    return 0
+
+
+def search(studio, args) -> int:
+    records, total = studio.search(query_of(args))
+    print_images(studio, records, args.json, total)
+    return 0
+
+
+def mark(studio, args) -> int:
+    c = args.command
+    if c == "rate":
+        record = studio.rate(args.id, args.stars)
+    elif c == "favorite":
+        record = studio.favorite(args.id, not args.off)
+    elif c == "tag":
+        record = studio.tag(args.id, args.tags, remove=args.remove)
+    else:
+        record = getattr(studio, c)(args.id)
+    print_images(studio, [record], args.json)
+    return 0
+
+
+def diff(studio, args) -> int:
+    result = studio.compare(args.ids)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "images"}))
+    else:
+        print_differences(result)
+    return 0
+
+
+def lineage(studio, args) -> int:
+    tree = studio.lineage(args.id)
+    if args.json:
+        print(json.dumps(tree))
+    else:
+        for node in tree["nodes"]:
+            mark_ = "→" if node["id"] == tree["image"] else " "
+            print(f"{mark_} {node['id']}  {node['op']:8} parent={node['parent_id'] or '-':26}  rating={node['rating']}")
+    return 0
+
+
+def import_(studio, args) -> int:
+    result = studio.import_paths(args.paths)
+    if args.json:
+        print(json.dumps({"images": [image_json(studio, r) for r in result["imported"]],
+                          "skipped": result["skipped"], "notes": result.get("notes", [])}))
+    else:
+        print_images(studio, result["imported"], False)
+        for s in result["skipped"]:
+            print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
+        for n in result.get("notes", []):
+            print(f"note on {n['path']}: {n['note']}", file=sys.stderr)
+    return 0
+
+
+def reindex(studio, args) -> int:
+    result = studio.reindex()
+    print(json.dumps(result) if args.json else
+          f"reindexed {result['images']} images ({result['marked']} with marks from the journal, "
+          f"{len(result['skipped'])} files skipped) and {result['jobs']} queue jobs")
+    torn = result["journal_lines_skipped"] + result["jobs_journal_lines_skipped"]
+    if torn and not args.json:
+        print(f"skipped {torn} torn or unreadable journal line(s) (a crash or a full disk mid-append); "
+              "the lines after them were kept", file=sys.stderr)
+    return 0
+
+
+def export(studio, args) -> int:
+    result = studio.export(query_of(args, paged=False), args.target)
+    print(json.dumps(result) if args.json else f"exported {result['images']} images to {result['path']}")
+    return 0
+
+
+def stats(studio, args) -> int:
+    result = studio.stats()
+    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    return 0
+
+
+def queue_add(studio, args) -> int:
+    jobs = studio.queue_add(args.file, batch_defaults(args))
+    print(json.dumps({"jobs": [j.to_dict() for j in jobs], "count": len(jobs)}) if args.json
+          else f"enqueued {len(jobs)} jobs")
+    return 0
+
+
+def queue_run(studio, args) -> int:
+    from gwen.cli.queue_run import run_queue
+
+    return run_queue(studio, until_empty=args.until_empty, as_json=args.json)
+
+
+def queue_list(studio, args) -> int:
+    jobs = studio.queue_list(args.status)
+    if args.json:
+        print(json.dumps({"jobs": [j.to_dict() for j in jobs]}))
+    else:
+        for j in jobs:
+            detail = j.error or (f"{len(j.image_ids)} images" if j.status == "done" else j.source or "")
+            print(f"{j.id}  {j.kind:8} {j.status:9} attempts={j.attempts}/{j.max_attempts}  {detail}")
+    return 0
+
+
+def queue_change(studio, args) -> int:
+    job = studio.queue_cancel(args.job) if args.queue_command == "cancel" else studio.queue_retry(args.job)
+    print(json.dumps(job.to_dict()) if args.json else f"{job.id}: {job.status}"
+          + (" (cancel requested)" if job.cancel_requested and job.status == "running" else ""))
+    return 0
+
+
+def batch(studio, args) -> int:
+    from gwen.cli.queue_run import run_queue
+
+    jobs = studio.queue_add(args.file, batch_defaults(args))
+    if not args.json:
+        print(f"enqueued {len(jobs)} jobs", file=sys.stderr)
+    return run_queue(studio, until_empty=True, as_json=args.json, added=[j.id for j in jobs])
+
+
+COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
+    "generate": generate, "reroll": reroll, "vary": vary, "upscale": upscale, "verify": verify, "show": show,
+    "search": search, "rate": mark, "favorite": mark, "tag": mark, "delete": mark, "restore": mark, "diff": diff,
+    "lineage": lineage, "import": import_, "reindex": reindex, "export": export, "stats": stats, "batch": batch,
+    "queue add": queue_add, "queue run": queue_run, "queue list": queue_list, "queue cancel": queue_change,
+    "queue retry": queue_change,
+}
+
+
+def batch_defaults(args: argparse.Namespace) -> dict[str, Any]:
+    width, height = args.size if args.size else (None, None)
+    return {"n": args.n, "steps": args.steps, "guidance": args.guidance, "width": width, "height": height,
+            "model": args.model, "seed": args.seed, "scheduler": args.scheduler, "negative": args.negative}
+
+
+def query_of(args: argparse.Namespace, paged: bool = True) -> SearchQuery:
+    sort, _, direction = (getattr(args, "sort", None) or "created_at").partition(":")
+    if direction not in ("", "asc", "desc"):
+        raise InvalidInput(f"sort={args.sort!r}: the direction after ':' must be asc or desc")
+    return SearchQuery(
+        text=args.text, filters=tuple(Filter.parse(f) for f in args.filter), model=args.model, op=args.op,
+        min_rating=args.min_rating, favorite=True if args.favorite else None, tags=tuple(args.tag),
+        since=parse_day(args.since, "since") if args.since else None,
+        until=parse_day(args.until, "until") if args.until else None, only_deleted=args.deleted,
+        sort=sort, descending=direction != "asc",
+        limit=args.limit if paged else 1000, offset=args.offset if paged else 0)
+
+
+def _range(text: str | None, kind: type, label: str):
+    if not text:
+        return None
+    try:
+        lo, hi = text.split(":")
+        return kind(lo), kind(hi)
+    except ValueError:
+        raise InvalidInput(f"{label}={text!r}: write it as LO:HI") from None

@@ -1,0 +1,64 @@
+"""What the command line prints: images as lines or JSON, a comparison table, a tqdm progress bar on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from gwen.records import ImageRecord
+
+
+def image_json(studio, r: ImageRecord) -> dict[str, Any]:
+    return {"id": r.id, "path": studio.location_of(r), "seed": r.params.get("seed"), "op": r.op,
+            "parent_id": r.parent_id, "root_id": r.root_id, "rating": r.rating, "favorite": r.favorite,
+            "tags": list(r.tags), "deleted": r.deleted, "created_at": r.created_at.isoformat(), "worker": r.worker,
+            "params": r.params}
+
+
+def print_images(studio, records: list[ImageRecord], as_json: bool, total: int | None = None) -> None:
+    if as_json:
+        out: dict[str, Any] = {"images": [image_json(studio, r) for r in records]}
+        if total is not None:
+            out["total"] = total
+        print(json.dumps(out))
+        return
+    for r in records:
+        stars = "★" * r.rating
+        print(f"{r.id}  {r.op:8} seed={r.params.get('seed')!s:>10}  {stars:5}  {studio.location_of(r)}")
+    if total is not None:
+        print(f"{len(records)} shown of {total}", file=sys.stderr)
+
+
+def print_differences(result: dict[str, Any]) -> None:
+    ids = [i[-8:] for i in result["ids"]]
+    rows = [[d["parameter"], *("-" if v is None else str(v) for v in d["values"])] for d in result["differences"]]
+    widths = [max(len(r[k]) for r in [["setting", *ids], *rows]) for k in range(len(ids) + 1)]
+    for row in [["setting", *ids], *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    if not rows:
+        print("no differences")
+    print("the same in all: " + ", ".join(result["same"]), file=sys.stderr)
+
+
+class StepBar:
+    """A tqdm bar on stderr, fed by ``on_step(done, total)`` (nothing when stderr is not a terminal)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None or self.bar.total != total or done < self.bar.n:
+            self.close()
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="step", file=sys.stderr, desc="denoising", leave=False)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,96 @@
+"""Deciding what to render, before anything renders: a grid's params, an image's variations, a reroll.
+
+Contract:
+- ``plan_generate`` returns the validated params of a grid: seeds ``seed, seed+1, ...``, values not given taken
+  from the model's preset, an optional noise chain kept on every image.
+- ``plan_variations`` samples the children of a catalog image (``gwen.variation``): the dashboard's preview
+  table and exactly what ``render_planned`` then renders.
+- ``params_of(record)`` is the renderable params of a catalog image. A record made elsewhere may name a model
+  path of that machine (an imported PNG): the params then name the copy in this models folder, found by name or
+  A1111 hash, or the boundary refuses (``gwen.boundary``). A record without complete params raises
+  ``InvalidInput`` saying so.
+- Nothing here renders or writes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Iterable
+
+from gwen import variation
+from gwen.boundary import ModelBoundary
+from gwen.errors import InvalidInput
+from gwen.params import MAX_IMAGES_PER_REQUEST, MAX_SEED, ImageParams, canonical_scheduler
+from gwen.presets import preset_for, preset_named
+from gwen.records import ImageRecord
+
+
+class Planner:
+    def __init__(self, library, boundary: ModelBoundary, preferences):
+        self.library = library
+        self.boundary = boundary
+        self.preferences = preferences
+
+    def plan_generate(self, prompt: str, *, negative: str = "", model: str | None = None, n: int = 4,
+                      seed: int | None = None, steps: int | None = None, guidance: float | None = None,
+                      width: int | None = None, height: int | None = None, scheduler: str | None = None,
+                      variations: Iterable[dict] | None = None) -> list[ImageParams]:
+        check_n(n)
+        model = model or self.preferences.default_model()
+        preset = preset_for(model)
+        if seed is None:
+            seed = secrets.randbelow(MAX_SEED - MAX_IMAGES_PER_REQUEST)
+        base = ImageParams.build(
+            prompt=prompt, negative_prompt=negative, model=model,
+            steps=steps if steps is not None else (preset.steps if preset else 25),
+            guidance=guidance if guidance is not None else (preset.guidance if preset else 7.0),
+            width=width if width is not None else (preset.size if preset else 512),
+            height=height if height is not None else (preset.size if preset else 512),
+            scheduler=scheduler or (preset.scheduler if preset else "Euler a"), seed=seed,
+            variations=tuple(variations or ()))
+        return [base] + [base.replace(seed=seed + i) for i in range(1, n)]
+
+    def plan_reroll(self, image_id: str, n: int = 4, seed: int | None = None
+                    ) -> tuple[ImageRecord, list[ImageParams]]:
+        parent = self.library.get(image_id)
+        return parent, variation.reroll(self.params_of(parent), n, seed)
+
+    def plan_variations(self, image_id: str, strength: str | float = "subtle", modes: str | Iterable[str] = "mix",
+                        n: int = 4, prompt: str | None = None, locks: Iterable[str] = (),
+                        guidance_range: tuple[float, float] | None = None,
+                        steps_range: tuple[int, int] | None = None, schedulers: Iterable[str] | None = None,
+                        seed: int | None = None, model: str | None = None
+                        ) -> tuple[ImageRecord, list[ImageParams], variation.VariationPlan]:
+        parent = self.library.get(image_id)
+        value, preset = variation.parse_strength(strength)
+        plan = variation.VariationPlan(value, variation.parse_modes(modes), preset, prompt)
+        ranges: dict[str, Any] = {"locks": frozenset(locks)}
+        if guidance_range is not None:
+            ranges["guidance"] = tuple(guidance_range)
+        if steps_range is not None:
+            ranges["steps"] = tuple(steps_range)
+        if schedulers is not None:
+            ranges["schedulers"] = tuple(canonical_scheduler(s) for s in schedulers)
+        children = variation.sample_children(self.params_of(parent), parent.id, n, plan,
+                                             variation.JitterRanges(**ranges),
+                                             secrets.randbelow(MAX_SEED) if seed is None else seed)
+        if model:
+            children = [child.replace(model=model) for child in children]
+        return parent, children, plan
+
+    def params_of(self, record: ImageRecord) -> ImageParams:
+        try:
+            params = ImageParams.from_json({k: v for k, v in record.params.items() if k in ImageParams.model_fields})
+        except InvalidInput as exc:
+            raise InvalidInput(f"image {record.id} has no complete generation parameters "
+                               f"(op={record.op}, imported from {record.import_source or 'GWEN'}): {exc}") from None
+        if preset_named(params.model) is not None:
+            return params
+        located = self.boundary.locate(params.model, "model",
+                                       model_hash=record.params.get("model_hash") or record.model_hash)
+        return params if located is None or str(located) == params.model else params.replace(model=str(located))
+
+
+def check_n(n: Any) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or not (1 <= n <= MAX_IMAGES_PER_REQUEST):
+        raise InvalidInput(f"n={n!r}: must be an integer from 1 to {MAX_IMAGES_PER_REQUEST}")

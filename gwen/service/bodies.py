@@ -1,0 +1,94 @@
+"""Request bodies of the service's routes (pydantic; unknown fields are refused with 422)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerateBody(Body):
+    prompt: str
+    negative: str = ""
+    model: str | None = None
+    n: int = 4
+    seed: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    width: int | None = None
+    height: int | None = None
+    scheduler: str | None = None
+    variations: list[dict[str, Any]] | None = None  # a kept noise chain ("use these settings" of a variation)
+
+
+class RenderBody(Body):
+    params: list[dict[str, Any]]
+
+
+class RerollBody(Body):
+    n: int = 4
+    seed: int | None = None
+
+
+class VaryBody(Body):
+    strength: str | float = "subtle"
+    modes: str | list[str] = "mix"
+    n: int = 4
+    prompt: str | None = None
+    locks: list[str] = []
+    guidance_range: tuple[float, float] | None = None
+    steps_range: tuple[int, int] | None = None
+    schedulers: list[str] | None = None
+    seed: int | None = None
+    model: str | None = None  # render the children with this model instead of the parent's
+
+
+class RenderPlannedBody(Body):
+    children: list[dict[str, Any]]
+    plan: dict[str, Any]
+
+
+class UpscaleBody(Body):
+    model: str | None = None  # None: the server's default upscaler
+    scale: float | None = None
+    tile: int | None = None
+    pre_shrink: float = 1.0
+
+
+class RateBody(Body):
+    stars: int
+
+
+class FavoriteBody(Body):
+    on: bool = True
+
+
+class TagBody(Body):
+    tags: list[str]
+    remove: bool = False
+
+
+class SettingsBody(Body):
+    model: str | None = None
+    upscaler: str | None = None
+
+
+class CheckBody(Body):
+    model: str | None = None
+    upscaler: str | None = None
+
+
+class ExportBody(Body):
+    format: str  # zip, parquet or csv
+    query: dict[str, Any] = {}
+
+
+class QueueBody(Body):
+    filename: str
+    content: str
+    defaults: dict[str, Any] = {}
+    then: list[dict[str, Any]] | None = None  # follow-ups for every generate job (typed prompts)
