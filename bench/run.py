@@ -1,11 +1,11 @@
-"""Run benchmarks 1–5 on this machine, print their tables and write them into docs/PERFORMANCE.md.
+"""Run benchmarks 1–7 on this machine, print their tables and write them into docs/PERFORMANCE.md.
 
 Each section runs in its own fresh process (so one section's memory cannot colour another's). The generated
 block of docs/PERFORMANCE.md (between the ``bench/run.py`` markers) is replaced; the rest of the file (GPU
 runs, history) is kept. Raw numbers go to docs/bench/latest.json, the memory curve to
 docs/memory-over-time.png.
 
-    python bench/run.py              # about 22 minutes on 2 CPU cores; writes docs/
+    python bench/run.py              # about 28 minutes on 2 CPU cores; writes docs/
     python bench/run.py --quick      # about 2 minutes: checks every script works; writes nothing
     python bench/run.py --only catalog_scale cold_start
 """
@@ -22,7 +22,8 @@ from pathlib import Path
 
 from _common import ROOT, machine
 
-SECTIONS = ["engine_overhead", "memory_over_time", "upscale_memory", "catalog_scale", "cold_start", "dashboard_cost"]
+SECTIONS = ["engine_overhead", "memory_over_time", "upscale_memory", "catalog_scale", "cold_start", "dashboard_cost",
+            "scale_out"]
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 BEGIN = "<!-- bench/run.py: generated block begins; edit bench/, not this block -->"
 END = "<!-- bench/run.py: generated block ends -->"

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from _common import CACHE, ROOT, Goal, Section, cli, median

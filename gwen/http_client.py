@@ -90,7 +90,7 @@ class Transport:
                 outcome["error"] = exc
         worker = threading.Thread(target=call, daemon=True, name="gwen-remote-render")
         worker.start()
-        serial = 0
+        serial, last = 0, (0, 0)
         try:
             while True:
                 worker.join(POLL_SECONDS)
@@ -100,7 +100,8 @@ class Transport:
                     raise Cancelled("cancelled by the user; nothing from this job was written")
                 state = self.json("GET", "/api/progress", params={"previews": bool(on_preview)})
                 if on_step is not None and state.get("running") and state.get("total"):
-                    on_step(int(state["done"]), int(state["total"]))
+                    last = (int(state["done"]), int(state["total"]))
+                    on_step(*last)
                 if on_preview is not None and state.get("preview_serial", 0) != serial and state.get("previews"):
                     serial = state["preview_serial"]
                     deliver_previews(state["previews"], on_preview)
@@ -112,6 +113,8 @@ class Transport:
             raise
         if "error" in outcome:
             raise outcome["error"]
+        if on_step is not None and last[1] and last[0] < last[1]:
+            on_step(last[1], last[1])  # the last steps ran between two polls: a finished render shows finished
         return outcome["data"]
 
 

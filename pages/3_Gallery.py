@@ -8,7 +8,7 @@ import streamlit as st
 
 from gwen.records import OPS, SORT_FIELDS, Filter, SearchQuery
 from gwen.ui import actions
-from gwen.ui.cards import image_card, tags_editor
+from gwen.ui.cards import image_card, made_by, tags_editor
 from gwen.ui.common import PAGES, guarded, joined, plural, short_id
 from gwen.ui.forms import use_settings
 from gwen.ui.state import page
@@ -68,6 +68,7 @@ def detail(image_id: str) -> None:
         image_card(studio, record, "detail", HERE)
     with right:
         st.subheader(f"Image {record.id}")
+        st.caption(made_by(record))
         st.code(studio.infotext(record), language=None, wrap_lines=True)
         with st.expander("The whole record"):
             st.json(record.to_dict())

@@ -22,10 +22,10 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from gwen.errors import InvalidInput, ModelUnavailable
-from gwen.journal import Journal, JsonlLog
+from gwen.journal import JsonlLog
 from gwen.records import Filter, SearchQuery
 from tests.conftest import ROOT, run_cli
-from tests.test_service import start_server, stop
+from tests.servers import start_server, stop
 
 TOKEN = "hardening-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

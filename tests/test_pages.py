@@ -193,6 +193,7 @@ def test_6_gallery_detail_opens_from_the_in_app_button_and_from_a_deep_link(ui_e
     assert at.query_params["id"] == grid[1].id
     linked = app(GALLERY, id=grid[2].id)
     assert any("Seed: 102" in c.value for c in linked.code)
+    assert f"made by {grid[2].worker} · cpu · float32" in texts(linked.caption)  # where it was rendered
 
 
 def test_7_use_these_settings_fills_generate_and_survives_edits_noise_chain_included(ui_env, grid):

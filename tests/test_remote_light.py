@@ -15,7 +15,7 @@ import pytest
 
 from gwen.records import SearchQuery
 from tests.conftest import ROOT
-from tests.test_service import TOKEN, start_server, stop
+from tests.servers import TOKEN, start_server, stop
 
 SERVER_PYTHON = os.environ.get("GWEN_SERVER_PYTHON", sys.executable)
 HEAVY = ("torch", "diffusers", "transformers", "accelerate", "spandrel", "duckdb")

@@ -1,8 +1,6 @@
 """`gwen serve` as a real subprocess on 127.0.0.1, driven through RemoteStudio and raw HTTP."""
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,54 +14,11 @@ from PIL import Image
 from gwen.errors import InvalidInput, ModelUnavailable, NotFound
 from gwen.records import Filter, SearchQuery
 from tests.conftest import ROOT
-
-TOKEN = "service-test-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(home: Path, token_file: Path, python: str = sys.executable) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GWEN_HOME": str(home)}
-    env.pop("GWEN_TOKEN", None)
-    proc = subprocess.Popen([python, "-m", "gwen", "--home", str(home), "serve", "--port", str(port),
-                             "--token-file", str(token_file)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read())
-    raise RuntimeError("server did not start")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:  # uvicorn waits for a request still rendering: do not wait for it
-        proc.kill()
-        proc.wait(timeout=20)
-
+from tests.servers import TOKEN, free_port, served_home, start_server, stop
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_models):
-    from gwen.upscale import build_tiny_esrgan
-
-    home = tmp_path_factory.mktemp("server-home")
-    shutil.copytree(tiny_models["sd"], home / "models" / "tiny-sd")
-    build_tiny_esrgan(home / "models" / "tiny-esrgan-x4.pth")
-    token_file = home.parent / "token"
-    token_file.write_text(TOKEN)
+    home, token_file = served_home(tmp_path_factory.mktemp("server"), tiny_models["sd"])
     proc, url = start_server(home, token_file)
     yield {"url": url, "home": home}
     stop(proc)

@@ -52,6 +52,13 @@ def caption(record: ImageRecord) -> str:
     return joined([short_id(record.id), record.op, *parts])
 
 
+def made_by(record: ImageRecord) -> str:
+    """Where and how fast it was made: the worker (a pool's replica, or host:pid), device and dtype, time."""
+    seconds = f"{record.duration_ms / 1000:.1f} s per image" if record.duration_ms else None
+    device = joined([record.device, record.dtype]) if record.device else None
+    return "made by " + joined([record.worker or "an unknown worker", device, seconds])
+
+
 def image_card(studio, record: ImageRecord, key: str, here: str, *, thumbnail: bool = False,
                actions_row: bool = True) -> None:
     path = studio.thumbnail(record) if thumbnail else studio.path_of(record)
