@@ -1,11 +1,13 @@
 """Reading an image file for import: every check, no writes (the facade writes once all files pass).
 
 Contract:
-- ``plan_import(name, data, home)`` opens an untrusted file (``files.open_image_checked``), reads its metadata
-  (``gwen.pnginfo``) and returns an ``ImportPlan``: the record to catalog (a GWEN file keeps its own record and
-  id; any other gets a new id, ``op=import`` and the parameters its tool wrote), the text chunks to carry into
-  the stored PNG, and notes for the user. It raises ``ImageRejected`` / ``InvalidInput`` naming the file (its
-  name as the user gave it, never a temporary path) and the rule:
+- ``plan_import(name, data, home)`` opens an untrusted file (PNG, JPEG or WebP: ``files.open_image_checked``),
+  reads its metadata (``gwen.pnginfo`` / ``gwen.formats``) and returns an ``ImportPlan``: the record to catalog (a
+  GWEN file keeps its own record and id; any other gets a new id, ``op=import`` and the parameters its tool
+  wrote), the text chunks to carry into the stored PNG (its own PNG text chunks, and metadata found in EXIF or
+  stealth pixels written as the chunks its tool writes in a PNG: A1111 text as ``parameters``), and notes for the
+  user (metadata that was damaged or partly unreadable, and why). It raises ``ImageRejected`` / ``InvalidInput``
+  naming the file (its name as the user gave it, never a temporary path) and the rule:
   * not an image, truncated, a decompression bomb;
   * a GWEN record that does not hold together (a bad ``created_at``, ``params`` that is not a table, a bad id);
   * metadata over the limits typed input obeys: a metadata text over ``MAX_METADATA_CHARS`` characters, a
@@ -25,11 +27,12 @@ from PIL import Image
 
 from gwen import files, recording
 from gwen.errors import ImageRejected, InvalidInput
+from gwen.formats.common import MAX_METADATA_CHARS
 from gwen.params import MAX_PROMPT_CHARS, ImageParams
 from gwen.pnginfo import GWEN_CHUNK, chunks_for, read_metadata
 from gwen.records import ImageRecord
 
-MAX_METADATA_CHARS = 256 * 1024  # a ComfyUI workflow of a few hundred nodes; A1111's text is a few kB
+__all__ = ["MAX_COPIED_CHUNK", "MAX_METADATA_CHARS", "ImportPlan", "plan_import", "stored_text"]
 MAX_COPIED_CHUNK = 64 * 1024
 
 
@@ -39,7 +42,7 @@ class ImportPlan:
     data: bytes
     image: Image.Image
     sha256: str
-    source: str  # gwen, a1111, comfyui, invokeai, ... or none
+    source: str  # gwen, a1111, comfyui, invokeai, fooocus, novelai or none
     record: ImageRecord
     own_record: bool  # a GWEN file: its record (and id) is kept, its bytes stored as they are
     text: dict[str, str] = field(default_factory=dict)  # chunks for the stored PNG (not for GWEN files)
@@ -64,8 +67,8 @@ def plan_import(name: str, data: bytes, home: Path) -> ImportPlan:
         record = _own_record(name, meta.record, home)
         return ImportPlan(name, data, image, sha, "gwen", record, True)
     record = _new_record(name, image, meta, sha, home)
-    kept, notes = {}, []
-    for key, value in text.items():
+    kept, notes = {}, list(meta.notes)
+    for key, value in {**meta.recovered, **text}.items():
         if key == GWEN_CHUNK:
             continue
         if len(value) > MAX_COPIED_CHUNK:
@@ -87,13 +90,14 @@ _METADATA_KEYS = ("parameters", "prompt", "workflow", "invokeai_metadata", "invo
 
 
 def _text_of(image: Image.Image) -> dict[str, str]:
+    """The file's PNG text chunks (tEXt, zTXt, iTXt; the image is loaded, so those after the pixels too). Not the
+    rest of ``info`` (EXIF, ICC profile, JPEG internals): those are binary, not text to carry."""
     out = {}
-    for source in (image.info, getattr(image, "text", None) or {}):
-        for key, value in source.items():
-            if isinstance(value, bytes):
-                value = value.decode("utf-8", "replace")
-            if isinstance(value, str):
-                out.setdefault(str(key), value)
+    for key, value in (getattr(image, "text", None) or {}).items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str):
+            out.setdefault(str(key), value)
     return out
 
 
@@ -110,11 +114,26 @@ def _new_record(name: str, image: Image.Image, meta, sha: str, home: Path) -> Im
     params = dict(meta.params)
     params.setdefault("width", image.width)  # the generation size, when the metadata has none
     params.setdefault("height", image.height)
-    try:
-        params = ImageParams.from_json({k: v for k, v in params.items() if k in ImageParams.model_fields}).to_dict() \
-            | {k: v for k, v in params.items() if k not in ImageParams.model_fields}
-    except InvalidInput:
-        pass  # incomplete parameters are kept as found: the image can be rated and searched, not re-rendered
     return recording.imported(image_id=files.new_id(), home=home, width=image.width, height=image.height,
-                              params=params, source=meta.source, name=name, sha256=sha,
+                              params=_checked(params), source=meta.source, name=name, sha256=sha,
                               model_hash=meta.params.get("model_hash"))
+
+
+def _checked(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` through ``ImageParams`` where they are complete (canonical names, defaults), keys it does not know
+    kept. Incomplete ones are kept as found: the image can be rated and searched, not re-rendered.
+
+    ImageParams rebuilds ``loras`` from the prompt's ``<lora:...>`` tags; InvokeAI, Fooocus and ComfyUI name their
+    LoRAs outside the prompt (and InvokeAI's hashes are not A1111's), so the tool's own list is kept when the
+    checked params have none, and a list ImageParams refuses does not cost the other fields their check."""
+    known = {k: v for k, v in params.items() if k in ImageParams.model_fields}
+    extra = {k: v for k, v in params.items() if k not in ImageParams.model_fields}
+    for attempt in (known, {k: v for k, v in known.items() if k != "loras"}):
+        try:
+            checked = ImageParams.from_json(attempt).to_dict()
+        except InvalidInput:
+            continue
+        if params.get("loras") and not checked.get("loras"):
+            checked["loras"] = params["loras"]
+        return checked | extra
+    return params

@@ -15,7 +15,8 @@ studio = page("Upscale", HERE)
 st.title("Upscale")
 actions.breadcrumb()
 
-upload = st.file_uploader("…or upload an image (A1111, ComfyUI, InvokeAI metadata is read and kept)",
+upload = st.file_uploader("…or upload an image (the parameters of A1111/Forge, ComfyUI, InvokeAI, Fooocus and "
+                          "NovelAI are read and kept)",
                           type=["png", "jpg", "jpeg", "webp"])
 if upload is not None and st.session_state.get("gwen_uploaded") != upload.file_id:
     data = upload.getvalue()
