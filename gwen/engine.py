@@ -25,6 +25,11 @@ Contract:
   ``Cancelled`` and returns nothing.
 - Which model a reference names, and loading it, is ``gwen.models``; loading
   failures raise ``ModelUnavailable`` naming the model and what to do.
+- LoRAs: each pipeline call runs with exactly its params' ``loras`` active
+  (``gwen.lora.LoraSlot``; the text encoder gets the prompt without its
+  ``<lora:...>`` tags), params with different LoRA sets never share a call
+  (they differ beyond their noise), and every LoRA is unloaded when the
+  render ends, however it ends.
   Device work is serialized by a lock: one render at a time per process.
 
 torch and diffusers are imported lazily, on first use.
@@ -44,10 +49,12 @@ from PIL import Image
 from gwen import memory
 from gwen.boundary import ModelBoundary
 from gwen.errors import Cancelled, InvalidInput
+from gwen.lora import LoraSlot
 from gwen.models import (ModelSource, check_available, family_of, load_pipeline, model_hash,  # noqa: F401
                          resolve_model)
 from gwen.params import ImageParams
 from gwen.preview import PreviewTap, latents_to_images, preview_steps
+from gwen.prompt_tags import strip_lora_tags
 
 # name -> (diffusers scheduler class, config overrides)
 SCHEDULER_SPECS: dict[str, tuple[str, dict]] = {
@@ -91,6 +98,7 @@ class LoadedModel:
     family: str
     img2img: object | None = None
     base_scheduler_config: dict = field(default_factory=dict)
+    loras: LoraSlot = field(default_factory=LoraSlot)
 
 
 class Engine:
@@ -137,7 +145,7 @@ class Engine:
             if self._loaded is not None and self._loaded.source == source:
                 return self._loaded
             self.unload()
-            pipe = load_pipeline(source, self.dtype)
+            pipe = load_pipeline(source, self.dtype, self.models_dir)
             family = family_of(pipe)
             self._place(pipe, family)
             self._loaded = LoadedModel(source=source, pipe=pipe, model_hash=model_hash(source, pipe),
@@ -204,10 +212,12 @@ class Engine:
                     results += [Rendered(img, p, number, i, len(chunk), elapsed)
                                 for i, (img, p) in enumerate(zip(images, chunk))]
             finally:
+                loaded.loras.clear(loaded.pipe)
                 memory.after_job(self.device)
             return results
 
-    def render_exact(self, batch: list[ImageParams], init_images: dict[str, Image.Image] | None = None) -> list[Image.Image]:
+    def render_exact(self, batch: list[ImageParams], init_images: dict[str, Image.Image] | None = None
+                     ) -> list[Image.Image]:
         """Render ``batch`` as exactly one pipeline call (to repeat a recorded layout)."""
         with self._lock:
             loaded = self.load(batch[0].model)
@@ -217,6 +227,7 @@ class Engine:
             try:
                 return self._render_chunk(loaded, batch, init_images or {}, None, None)
             finally:
+                loaded.loras.clear(loaded.pipe)
                 memory.after_job(self.device)
 
     def _plan_chunks(self, loaded: LoadedModel, params_list: list[ImageParams], chunk_size: int | None = None
@@ -259,8 +270,9 @@ class Engine:
 
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled by the user; nothing from this job was written")
+        loaded.loras.use(loaded.pipe, first.loras, self.boundary)
         common = dict(
-            prompt=first.prompt, negative_prompt=first.negative_prompt or None,
+            prompt=strip_lora_tags(first.prompt), negative_prompt=first.negative_prompt or None,
             num_images_per_prompt=len(chunk), num_inference_steps=first.steps, guidance_scale=first.guidance,
             generator=generators, callback_on_step_end=callback, output_type="pil",
         )
@@ -340,7 +352,8 @@ def plan_chunks(params_list: list[ImageParams], size_for: Callable[[ImageParams]
 
 
 def _batch_key(p: ImageParams) -> str:
-    """Params with the per-image noise removed: equal keys can share one pipeline call."""
+    """Params with the per-image noise removed: equal keys can share one pipeline call (``loras`` included: one
+    call runs with one LoRA set)."""
     return json.dumps({k: v for k, v in p.to_dict().items() if k not in ("seed", "variations")}, sort_keys=True)
 
 

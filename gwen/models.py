@@ -6,9 +6,15 @@ Contract:
   folder). A reference that can never load raises ``ModelUnavailable`` naming it and what to do.
 - ``check_available(ref, models)`` is the same plus, for a Hub model that is not in the cache, one short probe of
   the Hub (``gwen.hub``): an offline machine is told in seconds, before torch is even imported.
-- ``load_pipeline(source, dtype)`` loads it: the Hugging Face cache first (no network), then the Hub; a folder
-  with ``from_pretrained``; a single ``.safetensors``/``.ckpt`` with ``from_single_file``. Every failure becomes
-  one ``ModelUnavailable`` message. ``model_hash`` fingerprints the weights; ``family_of`` says SD 1.x, 2.x or XL.
+- A single ``.safetensors``/``.ckpt`` (original CompVis/ldm layout) is recognised by its tensor names
+  (``gwen.checkpoints``: only the header is read), which give its family and the shipped config it loads with
+  (``ModelSource.config``: ``sd1``, ``sd2``, ``sd2-v``, ``sdxl``); a file GWEN cannot load (a LoRA, an inpainting
+  model...) raises ``ModelUnavailable`` here, and ``check_available`` also makes sure its CLIP tokenizer files
+  are on this machine (``gwen.single_file``).
+- ``load_pipeline(source, dtype, models_dir)`` loads it: the Hugging Face cache first (no network), then the Hub;
+  a folder with ``from_pretrained``; a single file with ``from_single_file`` and GWEN's shipped configs, never
+  the network (``gwen.single_file``). Every failure becomes one ``ModelUnavailable`` message. ``model_hash``
+  fingerprints the weights; ``family_of`` says SD 1.x, 2.x or XL.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ class ModelSource:
     ref: str  # what the params record (preset name, hub id or absolute path)
     kind: str  # "hub", "folder", "file"
     location: str  # hub id or filesystem path
-    family: str  # "sd1", "sd2", "sdxl" (best guess until loaded)
+    family: str  # "sd1", "sd2", "sdxl" (best guess until loaded, except for a single file: read from its tensors)
+    config: str = ""  # a single file's shipped config folder ("sd1", "sd2", "sd2-v", "sdxl"); "" otherwise
 
 
 def resolve_model(ref: str, models: "ModelBoundary | Path") -> ModelSource:
@@ -61,7 +68,10 @@ def resolve_model(ref: str, models: "ModelBoundary | Path") -> ModelSource:
         if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
             raise ModelUnavailable(f"model {ref!r}: a checkpoint file must end in "
                                    f"{', '.join(SINGLE_FILE_SUFFIXES)}")
-        return ModelSource(str(path), "file", str(path), "sdxl" if "xl" in path.name.lower() else "sd1")
+        from gwen.checkpoints import checkpoint_kind
+
+        kind = checkpoint_kind(path, ref)
+        return ModelSource(str(path), "file", str(path), kind.family, kind.config)
     if not HUB_ID.match(ref):
         raise ModelUnavailable(f"model {ref!r}: no such file or folder, and not a preset "
                                f"({', '.join(MODEL_PRESETS)}) nor a Hugging Face id like 'owner/name'")
@@ -74,6 +84,10 @@ def check_available(ref: str, models: "ModelBoundary | Path") -> ModelSource:
     from gwen import hub
 
     source = resolve_model(ref, models)
+    if source.kind == "file":
+        from gwen.single_file import check_tokenizer
+
+        check_tokenizer(Path(source.location), ModelBoundary.of(models).models_dir, source.ref, source.family)
     if source.kind == "hub" and hub.cached_snapshot(source.location) is None:
         preset = preset_named(ref)
         hub.probe(source.location, ref=preset.name if preset is not None else ref)
@@ -88,14 +102,15 @@ def _family_of_folder(path: Path) -> str:
     return "sdxl" if "XL" in str(index.get("_class_name", "")) or "text_encoder_2" in index else "sd1"
 
 
-def load_pipeline(source: ModelSource, dtype):
+def load_pipeline(source: ModelSource, dtype, models_dir: Path | None = None):
+    """The pipeline ``source`` names; ``models_dir`` is where a single file's shared ``tokenizer/`` may be."""
     import torch  # noqa: F401  (fail early with a clear import error)
     from diffusers import AutoPipelineForText2Image
 
     kwargs = {"dtype": dtype}
     try:
         if source.kind == "file":
-            return _load_single_file(source, kwargs)
+            return _load_single_file(source, dtype, models_dir)
         if source.kind == "folder":
             return AutoPipelineForText2Image.from_pretrained(source.location, **kwargs)
         return _load_from_hub(source, kwargs, dtype)
@@ -131,19 +146,13 @@ def _from_pretrained_hub(source: ModelSource, kwargs: dict, dtype, **extra):
                 raise
     return AutoPipelineForText2Image.from_pretrained(source.location, **kwargs, **extra)
 
-def _load_single_file(source: ModelSource, kwargs: dict):
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-    from diffusers.loaders.single_file_utils import infer_diffusers_model_type, load_single_file_checkpoint
+def _load_single_file(source: ModelSource, dtype, models_dir: Path | None):
+    from gwen import single_file
+    from gwen.checkpoints import CheckpointKind, checkpoint_kind
 
-    try:
-        checkpoint = load_single_file_checkpoint(source.location)
-        model_type = infer_diffusers_model_type(checkpoint)
-    except Exception as exc:
-        raise ModelUnavailable(f"model {source.ref!r}: not a Stable Diffusion checkpoint that diffusers can "
-                               f"read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
-    cls = StableDiffusionXLPipeline if model_type.startswith(("xl", "playground", "sdxl")) else StableDiffusionPipeline
-    return cls.from_single_file(source.location, **kwargs)
-
+    path = Path(source.location)
+    kind = CheckpointKind(source.family, source.config, "") if source.config else checkpoint_kind(path, source.ref)
+    return single_file.load(path, kind, models_dir, dtype, source.ref)
 
 
 def family_of(pipe) -> str:

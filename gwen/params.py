@@ -11,6 +11,13 @@ Contract:
 - Scheduler names are the familiar A1111 ones; ``canonical_scheduler`` accepts
   loose spellings (``euler_a``, ``dpmpp_2m_karras``) and returns the canonical
   name or raises.
+- LoRAs: the prompt's A1111 tags (``<lora:NAME:WEIGHT>``, ``gwen.prompt_tags``)
+  are the source of truth; ``loras`` is a tuple of ``LoraRef`` {name, weight,
+  hash} always rebuilt from them (in order, weights from the tags), keeping a
+  hash given for the same name (``gwen.lora`` fills the hashes from the files
+  before rendering). An empty ``loras`` is left out of ``to_dict()`` and of the
+  canonical JSON, so params without LoRAs keep the ids and hashes they had
+  before the field existed; ``infotext()`` writes A1111's ``Lora hashes``.
 
 No torch, no I/O: this module is safe to import anywhere (light installs too).
 """
@@ -26,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from gwen.errors import InvalidInput
+from gwen.prompt_tags import check_lora_name, check_lora_weight, lora_tags
 
 MAX_PROMPT_CHARS = 2000
 MAX_STEPS = 150
@@ -96,6 +104,46 @@ class NoiseVariation(BaseModel):
         return v
 
 
+class LoraRef(BaseModel):
+    """One LoRA an image was rendered with: its name in the lora folder, its weight and its A1111 short hash."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    weight: float = 1.0
+    hash: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_lora_name(v)
+
+    @field_validator("weight", mode="before")
+    @classmethod
+    def _weight(cls, v: Any) -> float:
+        return check_lora_weight(v)
+
+    @field_validator("hash")
+    @classmethod
+    def _hash(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[0-9a-fA-F]{8,64}", v):
+            raise ValueError(f"LoRA hash={v!r}: must be 8 to 64 hexadecimal digits (A1111 writes 12)")
+        return v.lower() if v else None
+
+
+def _given_hashes(given: Any) -> dict[str, str | None]:
+    if not isinstance(given, (list, tuple)):
+        raise ValueError(f"loras={given!r}: must be a list of {{name, weight, hash}} tables")
+    hashes = {}
+    for entry in given:
+        if isinstance(entry, LoraRef):
+            hashes[entry.name] = entry.hash
+        elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            hashes[entry["name"]] = entry.get("hash")
+        else:
+            raise ValueError(f"loras entry {entry!r}: must be a table with name, weight and hash")
+    return hashes
+
+
 def prompt_problem(prompt: str) -> str | None:
     """Why ``prompt`` cannot be rendered (the same words everywhere a prompt is typed), or None."""
     if not prompt or not prompt.strip():
@@ -138,6 +186,17 @@ class ImageParams(BaseModel):
     # img2img: the catalog id of the init image, and how much of it is re-noised.
     init_image_id: str | None = None
     denoise: float | None = None
+    # LoRAs, rebuilt from the prompt's <lora:NAME:WEIGHT> tags (see the module's contract).
+    loras: tuple[LoraRef, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _loras_follow_tags(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
+            return data
+        tags = lora_tags(data["prompt"])  # InvalidInput is a ValueError: reported like any other rule
+        hashes = _given_hashes(data.get("loras") or ())
+        return {**data, "loras": tuple({"name": n, "weight": w, "hash": hashes.get(n)} for n, w in tags)}
 
     @field_validator("prompt")
     @classmethod
@@ -218,9 +277,9 @@ class ImageParams(BaseModel):
         if (self.init_image_id is None) != (self.denoise is None):
             raise ValueError("img2img needs both init_image_id and denoise (or neither)")
         if self.denoise is not None and int(self.steps * self.denoise) < 1:
+            least = math.ceil(1000 / self.steps) / 1000
             raise ValueError(f"denoise={self.denoise:g} with steps={self.steps}: img2img runs steps × denoise "
-                             f"steps, which must be at least 1 (raise denoise to {math.ceil(1000 / self.steps) / 1000:g} "
-                             "or add steps)")
+                             f"steps, which must be at least 1 (raise denoise to {least:g} or add steps)")
         return self
 
     # --- construction -----------------------------------------------------
@@ -243,7 +302,10 @@ class ImageParams(BaseModel):
 
     # --- identity -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if not data["loras"]:
+            del data["loras"]  # params without LoRAs keep their pre-LoRA canonical JSON, hash and ids
+        return data
 
     def canonical_json(self) -> str:
         return canonical_json(self.to_dict())
@@ -269,6 +331,10 @@ class ImageParams(BaseModel):
             "Size": f"{self.width}x{self.height}",
             "Model": self.model,
         }
+        hashed = [lora for lora in self.loras if lora.hash]
+        if hashed:  # A1111: Lora hashes: "name: 0123456789ab, other: ..."
+            fields["Lora hashes"] = ", ".join(f"{lora.name.replace(':', '').replace(',', '')}: {lora.hash}"
+                                              for lora in hashed)
         if len(self.variations) == 1:
             fields["Variation seed"] = self.variations[0].seed
             fields["Variation seed strength"] = f"{self.variations[0].strength:g}"

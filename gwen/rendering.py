@@ -2,7 +2,8 @@
 
 Contract:
 - ``render(params, op, parent, plan, ...)`` checks every model can load (``engine.check_available``: no torch,
-  one short Hub probe at most), renders through the renderer it was given (this process's engine, or a Ray Serve
+  one short Hub probe at most) and every LoRA file is there (``gwen.lora.with_hashes``, which also records each
+  LoRA's A1111 hash in the params), renders through the renderer it was given (this process's engine, or a Ray Serve
   pool: ``gwen.renderers``), then writes every image's file (atomically, side by side) *before* the rows, which
   go in one transaction. A full disk or a busy catalog (``GwenError``) undoes the files: nothing was written.
 - With a queue ``job`` (``gwen.queue.JobRun``), image ids and batch ids are derived from the job, images already
@@ -45,10 +46,12 @@ class Rendering:
     def render(self, params: list[ImageParams], op: str, parent: ImageRecord | None, plan: dict | None, *,
                on_step: Callable | None = None, cancel: threading.Event | None = None, job=None,
                on_preview: Callable | None = None) -> list[ImageRecord]:
+        from gwen.lora import with_hashes
         from gwen.models import check_available
 
         for model in dict.fromkeys(p.model for p in params):
             check_available(model, self.boundary)  # fails fast (no torch import) when it cannot load
+        params = with_hashes(params, self.boundary)  # a missing LoRA file fails here; records carry the hashes
         ids = [job.image_id(k) if job else files.new_id() for k in range(len(params))]
         order = RenderOrder(params, op, parent, plan, ids, job.job.id if job else files.new_id(),
                             self._init_pngs(params), self.chunk_size, order_id=ids[0])

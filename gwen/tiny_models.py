@@ -12,6 +12,11 @@ Contract:
   1.5's true shapes (860 M-parameter UNet, SD VAE, 12-layer CLIP text
   encoder) and random weights: what the benchmarks use to measure real
   compute and memory cost where real weights cannot be downloaded.
+- ``build_tiny_lora(tiny_sd, target)`` writes a LoRA for the tiny UNet's
+  attention projections (``to_q``, ``to_k``, ``to_v``, ``to_out.0``; rank 4,
+  random non-zero A and B from a fixed seed) with peft and diffusers'
+  ``save_lora_weights``: a file ``load_lora_weights`` reads like a downloaded
+  one (needs peft).
 - Nothing here touches the network.
 """
 
@@ -72,7 +77,8 @@ def build_tiny_sd(target: str | os.PathLike) -> Path:
             up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
             latent_channels=4, norm_num_groups=32, sample_size=64)
         text_encoder = CLIPTextModel(CLIPTextConfig(
-            bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"],
+            bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+            pad_token_id=vocab["<|endoftext|>"],
             hidden_size=32, intermediate_size=37, layer_norm_eps=1e-5, num_attention_heads=4,
             num_hidden_layers=2, vocab_size=len(vocab), max_position_embeddings=77, projection_dim=32))
     finally:
@@ -118,6 +124,28 @@ def build_sd15_shape(target: str | os.PathLike, dtype=None) -> Path:
         pipe.to(dtype=dtype)
     pipe.save_pretrained(target, safe_serialization=True)
     shutil.rmtree(target / ".tokenizer-src")
+    return target
+
+
+def build_tiny_lora(tiny_sd: str | os.PathLike, target: str | os.PathLike, seed: int = 7, scale: float = 0.3,
+                    rank: int = 4) -> Path:
+    """Write a LoRA for the tiny pipeline in ``tiny_sd`` to ``target`` (a ``.safetensors`` path); return it."""
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    target = Path(target)
+    unet = UNet2DConditionModel.from_pretrained(Path(tiny_sd) / "unet")
+    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    generator = torch.Generator("cpu").manual_seed(seed)
+    with torch.no_grad():
+        for name, param in sorted(unet.named_parameters()):
+            if ".lora_A." in name or ".lora_B." in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * scale)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline.save_lora_weights(target.parent, unet_lora_layers=get_peft_model_state_dict(unet),
+                                              weight_name=target.name, safe_serialization=True)
     return target
 
 
