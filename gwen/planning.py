@@ -2,7 +2,8 @@
 
 Contract:
 - ``plan_generate`` returns the validated params of a grid: seeds ``seed, seed+1, ...``, values not given taken
-  from the model's preset, an optional noise chain kept on every image.
+  from the model's preset, an optional noise chain kept on every image, an optional init image (img2img from a
+  catalog image, ``denoise`` of it re-noised).
 - ``plan_variations`` samples the children of a catalog image (``gwen.variation``): the dashboard's preview
   table and exactly what ``render_planned`` then renders.
 - ``params_of(record)`` is the renderable params of a catalog image. A record made elsewhere may name a model
@@ -34,8 +35,11 @@ class Planner:
     def plan_generate(self, prompt: str, *, negative: str = "", model: str | None = None, n: int = 4,
                       seed: int | None = None, steps: int | None = None, guidance: float | None = None,
                       width: int | None = None, height: int | None = None, scheduler: str | None = None,
-                      variations: Iterable[dict] | None = None) -> list[ImageParams]:
+                      variations: Iterable[dict] | None = None, init_image_id: str | None = None,
+                      denoise: float | None = None) -> list[ImageParams]:
         check_n(n)
+        if init_image_id is not None:
+            init_image_id = self.library.get(init_image_id).id  # NotFound before anything renders
         model = model or self.preferences.default_model()
         preset = preset_for(model)
         if seed is None:
@@ -47,7 +51,7 @@ class Planner:
             width=width if width is not None else (preset.size if preset else 512),
             height=height if height is not None else (preset.size if preset else 512),
             scheduler=scheduler or (preset.scheduler if preset else "Euler a"), seed=seed,
-            variations=tuple(variations or ()))
+            variations=tuple(variations or ()), init_image_id=init_image_id, denoise=denoise)
         return [base] + [base.replace(seed=seed + i) for i in range(1, n)]
 
     def plan_reroll(self, image_id: str, n: int = 4, seed: int | None = None

@@ -9,6 +9,8 @@ Contract:
 - ``check_model`` / ``check_upscaler`` refuse now a reference that could never load (no network, no torch);
   ``model_status`` says what a model needs before it renders: ``ready``, ``download``, ``builds`` or
   ``missing``.
+- ``list_models()`` / ``list_upscalers()`` / ``list_loras()``: the presets and what lies in the models folder
+  (``gwen.model_list``); nothing is loaded.
 """
 
 from __future__ import annotations
@@ -74,6 +76,21 @@ class Preferences:
             if located is None or not located.is_file():
                 raise ModelUnavailable(f"upscaler {ref!r}: not a preset ({', '.join(UPSCALER_PRESETS)}) and no "
                                        "such file", model=ref, reason="missing")
+
+    def list_models(self) -> list[dict[str, Any]]:
+        from gwen.model_list import list_models
+
+        return list_models(self.boundary.models_dir)
+
+    def list_upscalers(self) -> list[dict[str, Any]]:
+        from gwen.model_list import list_upscalers
+
+        return list_upscalers(self.boundary.models_dir)
+
+    def list_loras(self) -> list[dict[str, Any]]:
+        from gwen.model_list import list_loras
+
+        return list_loras(self.boundary.models_dir)
 
     def model_status(self, ref: str | None = None) -> dict[str, Any]:
         from gwen import hub

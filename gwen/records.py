@@ -98,7 +98,7 @@ FILTER_FIELDS: dict[str, tuple[str, type]] = {
 OPERATORS = {"=": "=", "==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "ILIKE"}
 SORT_FIELDS = {"created_at", "rating", "guidance", "steps", "seed", "width", "height", "prompt", "model",
                "scheduler", "denoise", "duration_ms", "favorite", "op"}
-OPS = ("generate", "reroll", "vary", "upscale", "import")
+OPS = ("generate", "img2img", "reroll", "vary", "upscale", "import")
 _FILTER_RE = re.compile(r"^\s*([A-Za-z_]+)\s*(>=|<=|!=|==|=|<|>|~)\s*(.*?)\s*$")
 
 

@@ -63,6 +63,15 @@ class RemoteStudio:
     def model_status(self, ref: str | None = None) -> dict[str, Any]:
         return self._json("GET", "/api/models/status", params={"model": ref} if ref else None)
 
+    def list_models(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/api/models")["models"]  # paths are the server's
+
+    def list_upscalers(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/api/models")["upscalers"]
+
+    def list_loras(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/api/models")["loras"]
+
     def engine_status(self) -> dict[str, Any]:
         return {**self._json("GET", "/api/engine"), "location": self.url}
 
@@ -117,7 +126,7 @@ class RemoteStudio:
     def upscale(self, source: str | Path, model: str | None = None, scale: float | None = None,
                 tile: int | None = None, pre_shrink: float = 1.0, job=None) -> ImageRecord:
         path = Path(str(source))
-        image_id = self.import_paths([path])["imported_or_existing"][0].id if path.is_file() else str(source)
+        image_id = _upload(self, _files_under([path]))[1][0].id if path.is_file() else str(source)
         data = self._json("POST", f"/api/images/{_seg(image_id)}/upscale", render=True,
                           json={"model": model, "scale": scale, "tile": tile, "pre_shrink": pre_shrink})
         return _records(data)[0]
@@ -201,7 +210,7 @@ class RemoteStudio:
 
     def import_files(self, items: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
         """Upload images in requests of at most ~24 MiB; the server imports each request all or nothing."""
-        return _upload(self, list(items))
+        return _upload(self, list(items))[0]
 
     def reindex(self) -> dict[str, Any]:
         return self._json("POST", "/api/reindex", render=True)
@@ -277,7 +286,8 @@ def _files_under(paths: Iterable[str | Path]) -> list[tuple[str, bytes]]:
     return items
 
 
-def _upload(studio: RemoteStudio, items: list[tuple[str, bytes]]) -> dict[str, Any]:
+def _upload(studio: RemoteStudio, items: list[tuple[str, bytes]]) -> tuple[dict[str, Any], list[ImageRecord]]:
+    """(what ``import_files`` answers, the record of every file: imported now or already there)."""
     imported, skipped, notes, either = [], [], [], []
     for batch in _batches(items, UPLOAD_BATCH):
         data = studio._json("POST", "/api/import", render=True,
@@ -290,7 +300,7 @@ def _upload(studio: RemoteStudio, items: list[tuple[str, bytes]]) -> dict[str, A
             skipped.append({**s, "path": names.get(s.get("path"), s.get("path"))})
             either.append(studio.get(s["id"]))
         notes += data.get("notes", [])
-    return {"imported": imported, "skipped": skipped, "notes": notes, "imported_or_existing": either}
+    return {"imported": imported, "skipped": skipped, "notes": notes}, either
 
 
 def _records(data: dict[str, Any]) -> list[ImageRecord]:

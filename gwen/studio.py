@@ -102,6 +102,15 @@ class Studio:
     def model_status(self, ref: str | None = None) -> dict[str, Any]:
         return self.preferences.model_status(ref)
 
+    def list_models(self) -> list[dict[str, Any]]:
+        return self.preferences.list_models()
+
+    def list_upscalers(self) -> list[dict[str, Any]]:
+        return self.preferences.list_upscalers()
+
+    def list_loras(self) -> list[dict[str, Any]]:
+        return self.preferences.list_loras()
+
     def engine_status(self) -> dict[str, Any]:
         """Which model is resident, on which device, and the workers that render; loads and imports nothing."""
         status = {**self.rendering.status(), "location": str(self.home), "vram_free_gib": None,
@@ -125,13 +134,18 @@ class Studio:
     # --- rendering ---------------------------------------------------------------------
     def generate(self, prompt: str, *, on_step: ProgressFn | None = None, cancel: Cancel = None,
                  on_preview: PreviewFn | None = None, **options: Any) -> list[ImageRecord]:
+        """A grid; with ``init_image_id`` and ``denoise``, img2img from that catalog image (its children)."""
         params = self.planner.plan_generate(prompt, **options)
-        return self.rendering.render(params, "generate", None, None, on_step=on_step, cancel=cancel,
-                                     on_preview=on_preview)
+        return self.render_params(params, on_step=on_step, cancel=cancel, on_preview=on_preview)
 
     def render_params(self, params: list[ImageParams], *, on_step: ProgressFn | None = None, cancel: Cancel = None,
                       on_preview: PreviewFn | None = None, job=None) -> list[ImageRecord]:
-        """Render already-planned root params (a queued generate job) as ``op=generate``."""
+        """Render already-planned params (a queued generate job) as ``op=generate``; params that all start from
+        one catalog image (``init_image_id``: the A1111 API's img2img) as ``op=img2img``, children of it."""
+        sources = {p.init_image_id for p in params}
+        if len(sources) == 1 and None not in sources:
+            return self.rendering.render(params, "img2img", self.library.get(sources.pop()), None, on_step=on_step,
+                                         cancel=cancel, job=job, on_preview=on_preview)
         return self.rendering.render(params, "generate", None, None, on_step=on_step, cancel=cancel, job=job,
                                      on_preview=on_preview)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any, Callable
 
@@ -19,14 +20,38 @@ def _bar() -> StepBar:
 
 def generate(studio, args) -> int:
     width, height = args.size if args.size else (None, None)
+    if (args.init is None) != (args.denoise is None):
+        raise InvalidInput("--init and --denoise go together (img2img from a catalog image)")
     bar = _bar()
     try:
         records = studio.generate(args.prompt, negative=args.negative, model=args.model, n=args.n, seed=args.seed,
                                   steps=args.steps, guidance=args.guidance, width=width, height=height,
-                                  scheduler=args.scheduler, on_step=bar)
+                                  scheduler=args.scheduler, variations=[_variation(v) for v in args.variation],
+                                  init_image_id=args.init, denoise=args.denoise, on_step=bar)
     finally:
         bar.close()
     print_images(studio, records, args.json)
+    return 0
+
+
+def use(studio, args) -> int:
+    """The generate command that re-creates an image's settings; ``--run`` renders it (one new image)."""
+    from gwen.cli.recreate import generate_argv, generate_options
+
+    record = studio.get(args.id)
+    params = studio.params_of(record)
+    if args.run:
+        bar = _bar()
+        try:
+            records = studio.generate(params.prompt, n=1, on_step=bar, **generate_options(params))
+        finally:
+            bar.close()
+        print_images(studio, records, args.json)
+        return 0
+    argv = generate_argv(params)
+    print(json.dumps({"id": record.id, "argv": argv, "command": shlex.join(argv),
+                      "options": {"prompt": params.prompt, **generate_options(params)}}) if args.json
+          else shlex.join(argv))
     return 0
 
 
@@ -40,14 +65,21 @@ def reroll(studio, args) -> int:
 
 
 def vary(studio, args) -> int:
+    options = dict(strength=args.strength, modes=args.mode, n=args.n, prompt=args.prompt,
+                   locks=[x.strip() for x in args.lock.split(",") if x.strip()],
+                   guidance_range=_range(args.guidance_range, float, "guidance range"),
+                   steps_range=_range(args.steps_range, int, "steps range"),
+                   schedulers=[x.strip() for x in args.schedulers.split(",") if x.strip()]
+                   if args.schedulers else None, seed=args.seed)
+    if args.dry_run:
+        from gwen.cli.output import print_planned
+
+        parent, children, plan = studio.plan_variations(args.id, **options)
+        print_planned(parent, children, plan, args.json)
+        return 0
     bar = _bar()
     try:
-        records = studio.vary(args.id, strength=args.strength, modes=args.mode, n=args.n, prompt=args.prompt,
-                              locks=[x.strip() for x in args.lock.split(",") if x.strip()],
-                              guidance_range=_range(args.guidance_range, float, "guidance range"),
-                              steps_range=_range(args.steps_range, int, "steps range"),
-                              schedulers=[x.strip() for x in args.schedulers.split(",") if x.strip()]
-                              if args.schedulers else None, seed=args.seed, on_step=bar)
+        records = studio.vary(args.id, on_step=bar, **options)
     finally:
         bar.close()
     print_images(studio, records, args.json)
@@ -159,6 +191,17 @@ def export(studio, args) -> int:
 
 
 def stats(studio, args) -> int:
+    if args.by:
+        rows = studio.rating_stats(args.by, query_of(args, paged=False))
+        if args.json:
+            print(json.dumps({"by": args.by, "rows": rows}))
+        elif not rows:
+            print("no rated images among those selected: rate some to see which settings you like")
+        else:
+            print(f"{args.by:>24}  mean rating  rated images")
+            for row in rows:
+                print(f"{str(row['group']):>24}  {row['mean_rating']:>11.2f}  {row['images']:>12}")
+        return 0
     result = studio.stats()
     print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
     return 0
@@ -205,11 +248,11 @@ def batch(studio, args) -> int:
 
 
 COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
-    "generate": generate, "reroll": reroll, "vary": vary, "upscale": upscale, "verify": verify, "show": show,
-    "search": search, "rate": mark, "favorite": mark, "tag": mark, "delete": mark, "restore": mark, "diff": diff,
-    "lineage": lineage, "import": import_, "reindex": reindex, "export": export, "stats": stats, "batch": batch,
-    "queue add": queue_add, "queue run": queue_run, "queue list": queue_list, "queue cancel": queue_change,
-    "queue retry": queue_change,
+    "generate": generate, "use": use, "reroll": reroll, "vary": vary, "upscale": upscale, "verify": verify,
+    "show": show, "search": search, "rate": mark, "favorite": mark, "tag": mark, "delete": mark, "restore": mark,
+    "diff": diff, "lineage": lineage, "import": import_, "reindex": reindex, "export": export, "stats": stats,
+    "batch": batch, "queue add": queue_add, "queue run": queue_run, "queue list": queue_list,
+    "queue cancel": queue_change, "queue retry": queue_change,
 }
 
 
@@ -230,6 +273,14 @@ def query_of(args: argparse.Namespace, paged: bool = True) -> SearchQuery:
         until=parse_day(args.until, "until") if args.until else None, only_deleted=args.deleted,
         sort=sort, descending=direction != "asc",
         limit=args.limit if paged else 1000, offset=args.offset if paged else 0)
+
+
+def _variation(text: str) -> dict[str, Any]:
+    seed, _, strength = text.partition(":")
+    try:
+        return {"seed": int(seed), "strength": float(strength)}
+    except ValueError:
+        raise InvalidInput(f"--variation={text!r}: write it as SEED:STRENGTH, e.g. 1234:0.2") from None
 
 
 def _range(text: str | None, kind: type, label: str):

@@ -62,3 +62,19 @@ class StepBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def print_planned(parent: ImageRecord, children: list, plan, as_json: bool) -> None:
+    """``vary --dry-run``: every sampled field of each child, before anything renders."""
+    rows = [c.to_dict() for c in children]
+    if as_json:
+        print(json.dumps({"parent": parent.id, "plan": plan.to_dict(), "children": rows}))
+        return
+    print(f"variations of {parent.id} (strength {plan.strength:g}, modes {', '.join(plan.modes)}); nothing rendered")
+    header = ["#", "seed", "noise chain", "guidance", "steps", "scheduler", "denoise", "prompt"]
+    table = [[str(k), str(r["seed"]), " ".join(f"{v['seed']}:{v['strength']:g}" for v in r.get("variations") or [])
+              or "-", f"{r['guidance']:g}", str(r["steps"]), r["scheduler"],
+              "-" if r.get("denoise") is None else f"{r['denoise']:.2f}", r["prompt"][:40]] for k, r in enumerate(rows)]
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
+    for row in [header, *table]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -56,6 +56,13 @@ def _render_commands(cmd) -> None:
     g.add_argument("--guidance", type=float)
     g.add_argument("--size", type=size)
     g.add_argument("--scheduler")
+    g.add_argument("--variation", action="append", default=[], metavar="SEED:STRENGTH",
+                   help="a noise variation of the seed's noise (repeatable: a chain, as `use` prints it)")
+    g.add_argument("--init", metavar="ID", help="img2img: start from this catalog image (needs --denoise)")
+    g.add_argument("--denoise", type=float, help="img2img: how much of the init image is re-noised, (0, 1]")
+    u = cmd("use", "an image's settings as the generate command that re-creates it (or --run it)")
+    u.add_argument("id")
+    u.add_argument("--run", action="store_true", help="run that command now (a new image, same settings)")
     r = cmd("reroll", "same settings, new seeds")
     r.add_argument("id")
     r.add_argument("--n", type=int, default=4)
@@ -72,6 +79,7 @@ def _render_commands(cmd) -> None:
     v.add_argument("--prompt", help="remix: a new prompt for the children")
     v.add_argument("--n", type=int, default=4)
     v.add_argument("--seed", type=int, help="seed of the variation sampler (reproducible children)")
+    v.add_argument("--dry-run", action="store_true", help="print the sampled children's settings; render nothing")
     up = cmd("upscale", "upscale a catalog image (or an image file, imported first) with Real-ESRGAN")
     up.add_argument("source", help="image id, or a path to an image file")
     up.add_argument("--model", help="x4plus, x2plus, general-x4v3, tiny (offline demo), or a .pth/.safetensors file "
@@ -104,18 +112,23 @@ def _library_commands(cmd) -> None:
     cmd("restore", "undo a delete").add_argument("id")
     cmd("diff", "compare 2 to 4 images: the settings that differ").add_argument("ids", nargs="+", metavar="ID")
     cmd("lineage", "ancestors and descendants of an image").add_argument("id")
-    cmd("import", "import images (A1111, ComfyUI, InvokeAI, GWEN metadata is read)").add_argument("paths", nargs="+")
+    cmd("import", "import images (PNG, JPEG, WebP; the parameters of A1111/Forge, ComfyUI, "
+        "InvokeAI 2-5, Fooocus, NovelAI and GWEN are read)").add_argument("paths", nargs="+")
     cmd("reindex", "rebuild the catalog from the image files and the journals")
     ex = cmd("export", "export matching images (.zip) or their parameters (.parquet, .csv)")
     add_filters(ex)
     ex.add_argument("--to", required=True, dest="target")
-    cmd("stats", "catalog statistics")
+    st = cmd("stats", "catalog statistics; with --by, the mean rating per band (what you like)")
+    st.add_argument("--by", choices=["guidance", "steps", "scheduler", "model"],
+                    help="group the rated images that the filters select")
+    add_filters(st)
 
 
 def _queue_commands(cmd) -> None:
     queue = cmd("queue", "persistent job queue", json_flag=False)
     qsub = queue.add_subparsers(dest="queue_command", required=True, parser_class=Parser)
-    add_batch_flags(qsub.add_parser("add", help="enqueue the jobs of a batch file (.txt prompts, .json, .jsonl, .toml)"))
+    add_batch_flags(qsub.add_parser("add", help="enqueue the jobs of a batch file (.txt prompts, .json, .jsonl, "
+                                    ".toml)"))
     qrun = qsub.add_parser("run", help="run pending jobs (one runner per data folder; on --remote, the server's)")
     qrun.add_argument("--until-empty", action="store_true", help="stop when no job is pending (default: keep polling)")
     qrun.add_argument("--json", action="store_true")

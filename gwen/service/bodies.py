@@ -23,6 +23,8 @@ class GenerateBody(Body):
     height: int | None = None
     scheduler: str | None = None
     variations: list[dict[str, Any]] | None = None  # a kept noise chain ("use these settings" of a variation)
+    init_image_id: str | None = None  # img2img from this catalog image ...
+    denoise: float | None = None  # ... with this much of it re-noised
 
 
 class RenderBody(Body):

@@ -30,6 +30,10 @@ def router(studio, health: Callable[[], dict[str, Any]]) -> APIRouter:
             studio.set_default_upscaler(body.upscaler)
         return get_settings()
 
+    @api.get("/models")
+    def list_models() -> dict[str, Any]:
+        return {"models": studio.list_models(), "upscalers": studio.list_upscalers(), "loras": studio.list_loras()}
+
     @api.get("/models/status")
     def model_status(model: str | None = None) -> dict[str, Any]:
         return studio.model_status(model)
