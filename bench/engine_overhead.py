@@ -4,8 +4,9 @@ Three contenders run interleaved (A B C, C B A, …) on one loaded pipeline:
 - bare: ``pipe(prompt, generator=[torch.Generator(seed)…])``, the images discarded;
 - GWEN engine: ``Engine.render`` (per-image noise, scheduler, batching, release after the job);
 - GWEN generate: ``Studio.generate`` — the engine plus what a user always gets: the PNG with its
-  metadata written atomically (fsync) and the catalog row (opening and closing the DuckDB file, as by
-  default; and once more with the file held open, ``GWEN_CATALOG_HOLD=1``).
+  metadata written atomically (fsync) and the catalog row, by default (the catalog kept open between calls
+  and handed over when another process asks: ``gwen.catalog_hold``); and once more opening and closing the
+  DuckDB file on every call (``GWEN_CATALOG_LINGER=0``, GWEN's default before issue 16).
 Then a batch of 4 in one ``Studio.generate`` call against 4 single calls. Models: the tiny pipeline (64²,
 4 steps: per-call overhead dominates) and the SD1.5-shape pipeline with random weights (64², 1 step:
 small, so overhead still shows; more steps and pixels only dilute it).
@@ -40,7 +41,6 @@ def sd15_shape_folder() -> Path:
 def measure(studio, model: str, size: int, steps: int, runs: int) -> dict:
     import torch
 
-    from gwen.catalog import Catalog
     from gwen.params import ImageParams
 
     engine = studio.engine
@@ -61,18 +61,18 @@ def measure(studio, model: str, size: int, steps: int, runs: int) -> dict:
         studio.generate(params.prompt, model=model, n=n, seed=1, steps=steps, guidance=7.5, width=size,
                         height=size, scheduler=params.scheduler)
 
-    held = Catalog(Path(studio.home) / "held.duckdb", hold=True)
+    lingering = studio.catalog._lingering
 
-    def gwen_generate_held() -> None:  # the same, with the catalog kept open (GWEN_CATALOG_HOLD=1)
-        plain, studio._catalog = studio._catalog, held
+    def gwen_generate_closing() -> None:  # the same, opening and closing the catalog per call (LINGER=0, before)
+        linger, lingering.linger = lingering.linger, 0.0
+        studio.catalog.close()
         try:
             gwen_generate()
         finally:
-            studio._catalog = plain
+            lingering.linger = linger
 
     single = side_by_side({"bare": bare, "engine": gwen_engine, "generate": gwen_generate,
-                           "generate_held": gwen_generate_held}, runs)
-    held.close()
+                           "generate_closing": gwen_generate_closing}, runs)
     batch = side_by_side({"batch4": lambda: gwen_generate(4),
                           "four_singles": lambda: [gwen_generate(1) for _ in range(4)]}, runs)
     return {"single": single, "batch": batch}
@@ -105,11 +105,12 @@ def build(args) -> Section:
             row("bare", "bare diffusers call, 1 image", "1.00")
             for key, what in (("engine", "GWEN `Engine.render`, 1 image"),
                               ("generate", "GWEN `Studio.generate`, 1 image (PNG + row written)"),
-                              ("generate_held", "GWEN `Studio.generate`, catalog held open (`GWEN_CATALOG_HOLD=1`)")):
+                              ("generate_closing", "GWEN `Studio.generate`, catalog opened and closed per call "
+                                                   "(`GWEN_CATALOG_LINGER=0`)")):
                 ratio = m[key] / m["bare"]
-                row(key, what, f"**{ratio:.3f}**" if key != "generate_held" else f"{ratio:.3f}",
+                row(key, what, f"**{ratio:.3f}**" if key != "generate_closing" else f"{ratio:.3f}",
                     "" if key == "engine" else f"{(m[key] - m['engine']) * 1000:+.0f} ms")
-                if key != "generate_held":
+                if key != "generate_closing":
                     goals.append(Goal(f"{what.split(',')[0]} ≤ {GOAL} × bare ({name})", f"{ratio:.3f}×",
                                       ratio <= GOAL))
             row("batch4", "GWEN batch of 4, one call", f"**{m['batch4'] / m['four_singles']:.2f}** of 4 × 1")

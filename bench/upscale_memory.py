@@ -3,7 +3,8 @@
 Each run is a fresh subprocess, so its peak RSS (``ru_maxrss``) is its own; forward hooks time every tile.
 Also the seam error: tiled vs untiled output of the same full-shape model on a small input.
 
-    python bench/upscale_memory.py                 # 128² and 256² × 5 runs, 512² and 1024² × 1 (~11 min)
+    python bench/upscale_memory.py                 # 128² and 256² × 5 runs, 512² × 1 (~3 min)
+    python bench/upscale_memory.py --with-1024     # and 1024² × 1 (~8 min more)
     python bench/upscale_memory.py --full          # every size × 5 runs (about an hour on 2 cores)
 """
 
@@ -85,8 +86,8 @@ def build(args) -> Section:
         plan = [(64, 2), (128, 1)]
     elif args.full:
         plan = [(s, 5) for s in (128, 256, 512, 1024)]
-    else:
-        plan = [(128, 5), (256, 5), (512, 1), (1024, 1)]
+    else:  # 1024² (25 tiles, ~8 min on 2 cores) only when asked: bench/run.py --with upscale_1024
+        plan = [(128, 5), (256, 5), (512, 1)] + ([(1024, 1)] if args.with_1024 else [])
     if args.sizes:
         plan = [(s, args.runs) for s in args.sizes]
     weights = x4plus_weights()
@@ -136,4 +137,5 @@ if __name__ == "__main__":
     cli(build, __doc__.splitlines()[0], lambda p: (
         p.add_argument("--tile", type=int, default=TILE),
         p.add_argument("--sizes", type=int, nargs="+", help="override the sizes (with --runs each)"),
-        p.add_argument("--runs", type=int, default=5)))
+        p.add_argument("--runs", type=int, default=5),
+        p.add_argument("--with-1024", action="store_true", help="also upscale 1024² once (~8 min on 2 cores)")))

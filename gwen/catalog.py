@@ -10,15 +10,16 @@ Contract:
   row is the second step, so a crash leaves at worst a file without a row,
   which ``reindex`` adopts.
 - Single writer, taken in turns: DuckDB lets one process at a time open the
-  file. GWEN never holds it between operations: each method (or a
-  ``session()`` block) opens the file, works, and closes it, retrying for up
-  to ``lock_timeout`` seconds while another process (a dashboard, a queue
-  runner, a CLI call) has it. Only if the file stays locked that long does it
-  raise ``CatalogBusy``. Within one process, access is serialized by a lock.
-  Opening and closing costs ~40 ms per operation; a process that owns its
-  GWEN_HOME alone (a dedicated ``gwen serve``) may set ``GWEN_CATALOG_HOLD=1``
-  to keep the file open until ``close()``: other processes then get
-  ``CatalogBusy`` for as long as it runs.
+  file. Each method (or a ``session()`` block) opens it if needed and works;
+  afterwards the file stays open for up to ``GWEN_CATALOG_LINGER`` seconds
+  (default 5) and is handed over within milliseconds when another process
+  asks for it (``gwen.catalog_hold``): a process that finds it locked asks
+  and retries for up to ``lock_timeout`` seconds, and only if it stays locked
+  that long raises ``CatalogBusy``. So bursts of operations pay DuckDB's
+  ~40 ms open and close once, and a dashboard, a queue runner and CLI calls
+  still share one GWEN_HOME. Within one process, access is serialized by a
+  lock. ``GWEN_CATALOG_HOLD=1`` keeps the file until ``close()`` and hands it
+  to no one (a process that owns its GWEN_HOME alone).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any, Iterable
 
 import duckdb
 
+from gwen.catalog_hold import Lingering, ask, linger_seconds
 from gwen.errors import CatalogBusy, InvalidInput, NotFound, disk_full
 from gwen.files import check_id
 from gwen.journal import JobJournal
@@ -72,6 +74,7 @@ class Catalog:
         self._con = None
         self._depth = 0
         self._migrated = False
+        self._lingering = Lingering(self.path, linger_seconds(), self._release_if_idle)
 
     @contextmanager
     def session(self):
@@ -85,14 +88,37 @@ class Catalog:
             finally:
                 self._depth -= 1
                 if self._depth == 0 and not self.hold:
-                    con, self._con = self._con, None
-                    try:
-                        con.close()  # a checkpoint: it writes
-                    except duckdb.Error as exc:
-                        full = disk_full(exc, self.path.parent)
-                        if full is None:
-                            raise
-                        raise full from None
+                    if self._lingering.linger > 0 and self._con is not None:
+                        self._lingering.used()  # kept open; handed over when asked (gwen.catalog_hold)
+                    else:
+                        self._close_now()
+
+    def _close_now(self) -> None:
+        con, self._con = self._con, None
+        if con is None:
+            return
+        try:
+            con.close()  # a checkpoint: it writes
+        except duckdb.Error as exc:
+            full = disk_full(exc, self.path.parent)
+            if full is None:
+                raise
+            raise full from None
+
+    def _release_if_idle(self) -> bool:
+        """Close the lingering file unless an operation runs (then False); never waits for the lock."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._depth:
+                return False
+            try:
+                self._close_now()
+            except Exception:  # a full disk at checkpoint: the next operation reports it; the file is closed
+                pass
+            return True
+        finally:
+            self._lock.release()
 
     @property
     def con(self):
@@ -113,12 +139,13 @@ class Catalog:
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
                     raise disk_full(exc, self.path.parent) or exc
+                ask(self.path)  # the holder hands it over between its operations
                 if time.monotonic() >= deadline:
                     raise CatalogBusy(f"catalog {self.path} stayed locked by another process for "
                                       f"{self.lock_timeout:g} s (DuckDB allows one process at a time); "
                                       f"{_holder(str(exc))}try again, or raise GWEN_LOCK_TIMEOUT") from None
                 time.sleep(delay)
-                delay = min(delay * 2, 0.2)
+                delay = min(delay * 2, 0.05)
         if not self._migrated:
             try:
                 migrate(con)
@@ -126,14 +153,14 @@ class Catalog:
                 con.close()
                 raise disk_full(exc, self.path.parent) or exc
             self._migrated = True
+        self._lingering.opened()
         return con
 
     def close(self) -> None:
-        """Close the file if ``hold`` kept it open (otherwise nothing stays open between operations)."""
+        """Close the file if it is held (lingering, or ``hold``) and no operation runs."""
         with self._lock:
             if self._con is not None and self._depth == 0:
-                con, self._con = self._con, None
-                con.close()
+                self._close_now()
 
     # --- writes -------------------------------------------------------------
     @_in_session

@@ -78,7 +78,7 @@ def nothing_written(home: Path) -> bool:
         return True
     import duckdb
 
-    con = duckdb.connect(str(db), read_only=True)
+    con = duckdb.connect(str(db))  # not read-only: a studio of this process may hold the file (lingering)
     try:
         return con.execute("SELECT count(*) FROM images").fetchone()[0] == 0
     finally:
