@@ -6,7 +6,8 @@ Contract:
   written (atomically), then every row in one transaction; a full disk half-way takes the files back. A GWEN
   file keeps its id; a file already in the catalog (same id, or the same bytes imported before) is skipped.
 - ``reindex()`` rebuilds the catalog from the PNGs' GWEN chunks, replays the marks journal and restores the
-  queue from the jobs journal; damaged files and torn journal lines are skipped, counted and reported.
+  queue from the jobs journal; damaged files and torn journal lines are skipped, counted and reported. An
+  edit's mask (``<id>.mask.png``, beside its image) is not an image: reindex and folder imports pass it by.
 - ``export(query, target)``: the matching images as a zip of PNGs, or their parameters as Parquet or CSV,
   written atomically.
 """
@@ -74,7 +75,7 @@ class Archive:
     def reindex(self) -> dict[str, Any]:
         removed_tmp = files.remove_stale_temp_files(self.home)
         records, skipped = [], []
-        for png in sorted((self.home / "images").glob("**/*.png")):
+        for png in sorted(p for p in (self.home / "images").glob("**/*.png") if not files.is_mask(p)):
             try:
                 with Image.open(png) as im:
                     meta = read_metadata(im)
@@ -128,7 +129,8 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMPORT_SUFFIXES and p.is_file())
+            out += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMPORT_SUFFIXES and p.is_file()
+                          and not files.is_mask(p))  # an edit's mask is not an image of its own
         elif path.is_file():
             out.append(path)
         else:

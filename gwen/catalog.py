@@ -19,7 +19,8 @@ Contract:
   ~40 ms open and close once, and a dashboard, a queue runner and CLI calls
   still share one GWEN_HOME. Within one process, access is serialized by a
   lock. ``GWEN_CATALOG_HOLD=1`` keeps the file until ``close()`` and hands it
-  to no one (a process that owns its GWEN_HOME alone).
+  to no one (a process that owns its GWEN_HOME alone). Opening, sharing and
+  closing the file is ``gwen.catalog_file.CatalogFile``'s.
 """
 
 from __future__ import annotations
@@ -28,27 +29,26 @@ import functools
 import json
 import os
 import re
-import threading
-import time
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 import duckdb
+import numpy as np
 
-from gwen.catalog_hold import Lingering, ask, linger_seconds
-from gwen.errors import CatalogBusy, InvalidInput, NotFound, disk_full
+from gwen.catalog_file import CatalogFile
+from gwen.errors import InvalidInput, NotFound, disk_full
 from gwen.files import check_id
 from gwen.journal import JobJournal
-from gwen.migrations import migrate
 from gwen.records import FILTER_FIELDS, JOB_STATUSES, MIN_PREFIX, OPERATORS, ImageRecord, JobRecord, SearchQuery
 
 
 _COLUMNS = ("id, created_at, path, width, height, op, parent_id, root_id, params_json, params_hash, variation_json, "
             "batch_id, batch_index, batch_size, model_hash, rating, favorite, tags, deleted, duration_ms, device, "
             "dtype, versions_json, file_sha256, import_source, worker")
+
+TASTE_COLUMNS = ("guidance", "steps", "scheduler", "denoise", "variation_strength", "model", "rating", "favorite")
 
 _ROW_COLUMNS = (f"{_COLUMNS}, prompt, negative_prompt, model, scheduler, steps, guidance, seed, variation_seed, "
                 "variation_strength, init_image_id, denoise, upscaler, upscale_scale")
@@ -62,105 +62,9 @@ def _in_session(method):
     return wrapper
 
 
-class Catalog:
-    """A DuckDB catalog file (``$GWEN_HOME/gwen.duckdb``)."""
-
-    def __init__(self, path: Path, lock_timeout: float | None = None, hold: bool | None = None):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock_timeout = float(os.environ.get("GWEN_LOCK_TIMEOUT", 30)) if lock_timeout is None else lock_timeout
-        self.hold = os.environ.get("GWEN_CATALOG_HOLD") == "1" if hold is None else hold
-        self._lock = threading.RLock()
-        self._con = None
-        self._depth = 0
-        self._migrated = False
-        self._lingering = Lingering(self.path, linger_seconds(), self._release_if_idle)
-
-    @contextmanager
-    def session(self):
-        """Hold the file open for a block of operations (re-entrant); closed when the outermost block ends."""
-        with self._lock:
-            if self._con is None:
-                self._con = self._open()
-            self._depth += 1
-            try:
-                yield self._con
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and not self.hold:
-                    if self._lingering.linger > 0 and self._con is not None:
-                        self._lingering.used()  # kept open; handed over when asked (gwen.catalog_hold)
-                    else:
-                        self._close_now()
-
-    def _close_now(self) -> None:
-        con, self._con = self._con, None
-        if con is None:
-            return
-        try:
-            con.close()  # a checkpoint: it writes
-        except duckdb.Error as exc:
-            full = disk_full(exc, self.path.parent)
-            if full is None:
-                raise
-            raise full from None
-
-    def _release_if_idle(self) -> bool:
-        """Close the lingering file unless an operation runs (then False); never waits for the lock."""
-        if not self._lock.acquire(blocking=False):
-            return False
-        try:
-            if self._depth:
-                return False
-            try:
-                self._close_now()
-            except Exception:  # a full disk at checkpoint: the next operation reports it; the file is closed
-                pass
-            return True
-        finally:
-            self._lock.release()
-
-    @property
-    def con(self):
-        """The open connection; only valid inside ``session()``."""
-        if self._con is None:
-            raise RuntimeError("Catalog.con used outside a session()")
-        return self._con
-
-    def _open(self):
-        deadline = time.monotonic() + self.lock_timeout
-        delay = 0.01
-        if not self.path.exists():  # new, or deleted since (reindex rebuilds it): it needs its tables again
-            self._migrated = False
-        while True:
-            try:
-                con = duckdb.connect(str(self.path))
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    raise disk_full(exc, self.path.parent) or exc
-                ask(self.path)  # the holder hands it over between its operations
-                if time.monotonic() >= deadline:
-                    raise CatalogBusy(f"catalog {self.path} stayed locked by another process for "
-                                      f"{self.lock_timeout:g} s (DuckDB allows one process at a time); "
-                                      f"{_holder(str(exc))}try again, or raise GWEN_LOCK_TIMEOUT") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
-        if not self._migrated:
-            try:
-                migrate(con)
-            except duckdb.Error as exc:
-                con.close()
-                raise disk_full(exc, self.path.parent) or exc
-            self._migrated = True
-        self._lingering.opened()
-        return con
-
-    def close(self) -> None:
-        """Close the file if it is held (lingering, or ``hold``) and no operation runs."""
-        with self._lock:
-            if self._con is not None and self._depth == 0:
-                self._close_now()
+class Catalog(CatalogFile):
+    """A DuckDB catalog file (``$GWEN_HOME/gwen.duckdb``): its queries; opening and sharing the file is
+    ``CatalogFile``'s."""
 
     # --- writes -------------------------------------------------------------
     @_in_session
@@ -313,6 +217,30 @@ class Catalog:
         return _rating_by(self.con, by, query)
 
     @_in_session
+    def rated_rows(self) -> tuple[dict[str, Any], str]:
+        """The rated images (a rating or a favorite, not deleted) as columns ``TASTE_COLUMNS`` (numpy arrays in
+        id order; None / NaN where a value is missing), and a stable hash of the snapshot: sha256 over the sorted
+        ``id:rating:favorite`` rows (the same ratings give the same hash, whatever the order they were made in)."""
+        rated = "FROM images WHERE NOT deleted AND (rating > 0 OR favorite)"
+        digest = self.con.execute(
+            "SELECT sha256(coalesce(string_agg(id || ':' || rating || ':' || CAST(favorite AS INTEGER), ',' "
+            f"ORDER BY id), '')) {rated}").fetchone()[0]
+        strength = ("CAST(coalesce(json_extract_string(variation_json, '$.strength'), CAST(variation_strength AS "
+                    "VARCHAR)) AS DOUBLE) AS variation_strength")  # the vary plan's strength, else the noise's
+        picked = ", ".join(strength if name == "variation_strength" else name for name in TASTE_COLUMNS)
+        data = self.con.execute(f"SELECT {picked} {rated} ORDER BY id").fetchnumpy()
+        columns: dict[str, Any] = {}
+        for name in TASTE_COLUMNS:
+            column = np.ma.asarray(data[name])
+            if name in ("scheduler", "model"):
+                columns[name] = np.ma.filled(column.astype(object), None)
+            elif name == "favorite":
+                columns[name] = np.ma.filled(column, False).astype(bool)
+            else:
+                columns[name] = np.ma.filled(column.astype(float), np.nan)
+        return columns, digest
+
+    @_in_session
     def tag_counts(self, limit: int = 200) -> list[tuple[str, int]]:
         """Every tag in use (on images not deleted) with how many images carry it, most used first."""
         return [(t, int(c)) for t, c in self.con.execute(
@@ -443,9 +371,11 @@ class JobStore:
                            cancel_requested=False if status == "pending" else job.cancel_requested)
         return self._change(job_id, change, only_from) is not None
 
-    def give_back_attempt(self, job_id: str) -> None:
-        """The current attempt did not fail (the runner was stopped): it does not count."""
-        self._change(job_id, lambda job: replace(job, attempts=max(0, job.attempts - 1)))
+    def give_back(self, job_id: str) -> None:
+        """A running job back to pending with its attempt not counted: one journaled change (so a full disk
+        leaves it either given back or still running, which the next runner recovers, never half of it)."""
+        self._change(job_id, lambda job: replace(job, status="pending", attempts=max(0, job.attempts - 1)),
+                     only_from=("running",))
 
     def complete(self, job: JobRecord, records: Iterable[ImageRecord], every: Iterable[ImageRecord],
                  follow_ups: Iterable[JobRecord] = ()) -> None:
@@ -531,11 +461,6 @@ def _resolve_id(con, table: str, what: str, given: str) -> str:
         raise NotFound(f"{what} id {given!r}: matches more than one {what} ({rows[0][0]}, {rows[1][0]}); "
                        "give more characters")
     return rows[0][0]
-
-
-def _holder(message: str) -> str:
-    match = re.search(r"PID (\d+)", message)
-    return f"it is held by process {match.group(1)}; " if match else ""
 
 
 def _where(query: SearchQuery) -> tuple[str, list]:

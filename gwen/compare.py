@@ -4,7 +4,7 @@ Contract:
 - ``compare(records)`` takes 2 to 4 ``ImageRecord``s (distinct) and returns
   ``{"ids": [...], "differences": [{"parameter", "values"}], "same": [...]}``:
   every generation parameter (prompt, negative prompt, model, scheduler, steps,
-  guidance, size, seed, noise chain, img2img source and denoise, upscaler
+  guidance, size, seed, noise chain, img2img source and denoise, edit, upscaler
   settings) and the record's facts (operation, parent, model hash, rating,
   favorite, tags), flattened to readable text; ``differences`` keeps only the
   rows where the images disagree, in a fixed order, and ``same`` names the
@@ -23,7 +23,7 @@ from gwen.records import ImageRecord
 
 MIN_IMAGES, MAX_IMAGES = 2, 4
 ORDER = ("prompt", "negative_prompt", "model", "model_hash", "scheduler", "steps", "guidance", "size", "seed",
-         "noise chain", "init_image_id", "denoise", "upscaler", "op", "parent_id", "rating", "favorite", "tags")
+         "noise chain", "init_image_id", "denoise", "edit", "upscaler", "op", "parent_id", "rating", "favorite", "tags")
 
 
 def check_count(ids: Iterable[str]) -> list[str]:
@@ -33,6 +33,16 @@ def check_count(ids: Iterable[str]) -> list[str]:
         raise InvalidInput(f"compare {count}: choose from {MIN_IMAGES} to {MAX_IMAGES}")
     return ids
 
+
+
+def _edit_text(edit: Any) -> str | None:
+    """An edit (Vary Region, Pan, Zoom Out) in words: ``pan right 0.5``."""
+    from gwen.edit_spec import EditSpec
+
+    try:
+        return EditSpec(**edit).describe() if isinstance(edit, dict) else None
+    except (TypeError, ValueError):
+        return "edit"
 
 
 def flatten(record: ImageRecord) -> dict[str, Any]:
@@ -46,7 +56,7 @@ def flatten(record: ImageRecord) -> dict[str, Any]:
         "guidance": p.get("guidance"), "size": f"{record.width}×{record.height}", "seed": p.get("seed"),
         "noise chain": " → ".join(f"{v.get('seed')} @ {v.get('strength'):g}" for v in chain
                                   if isinstance(v, dict) and isinstance(v.get("strength"), (int, float))) or None,
-        "init_image_id": p.get("init_image_id"), "denoise": p.get("denoise"),
+        "init_image_id": p.get("init_image_id"), "denoise": p.get("denoise"), "edit": _edit_text(p.get("edit")),
         "upscaler": (f"{upscale.get('model')} ×{upscale.get('scale'):g}" if upscale and
                      isinstance(upscale.get("scale"), (int, float)) else None),
         "op": record.op, "parent_id": record.parent_id, "rating": record.rating, "favorite": record.favorite,

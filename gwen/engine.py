@@ -14,8 +14,9 @@ Contract:
   within batched-math rounding.
 - One model is resident at a time: asking for another unloads the current
   one first and releases its memory; ``memory.after_job`` runs after every
-  render. img2img reuses the loaded components
-  (``from_pipe``), never a second load.
+  render. img2img and inpainting (the edits: Vary Region, Pan, Zoom Out,
+  ``gwen.edit_render``) reuse the loaded components (``from_pipe``), never a
+  second load.
 - ``on_preview(first_index, images)`` (optional) receives cheap previews of
   the images being rendered, about six times per render (``gwen.preview``:
   a linear latent-to-RGB map, no VAE); ``first_index`` is the position of
@@ -97,6 +98,7 @@ class LoadedModel:
     model_hash: str
     family: str
     img2img: object | None = None
+    inpaint: object | None = None
     base_scheduler_config: dict = field(default_factory=dict)
     loras: LoraSlot = field(default_factory=LoraSlot)
 
@@ -173,6 +175,14 @@ class Engine:
             loaded.img2img = AutoPipelineForImage2Image.from_pipe(loaded.pipe)
             loaded.img2img.set_progress_bar_config(disable=True)
         return loaded.img2img
+
+    def _inpaint(self, loaded: LoadedModel):
+        if loaded.inpaint is None:
+            from diffusers import AutoPipelineForInpainting
+
+            loaded.inpaint = AutoPipelineForInpainting.from_pipe(loaded.pipe)
+            loaded.inpaint.set_progress_bar_config(disable=True)
+        return loaded.inpaint
 
     def _scheduler(self, loaded: LoadedModel, name: str):
         import diffusers
@@ -279,11 +289,15 @@ class Engine:
         tiling = memory.needs_vae_tiling(first.width, first.height)
         vae = loaded.pipe.vae
         vae.enable_tiling() if tiling else vae.disable_tiling()
+        pipe = self._inpaint(loaded) if first.edit else self._img2img(loaded) if first.is_img2img else loaded.pipe
+        pipe.scheduler = self._scheduler(loaded, first.scheduler)
+        if on_preview:
+            taps.append(PreviewTap(pipe.scheduler))
+        if first.edit is not None:  # Vary Region, Pan, Zoom Out: gwen.edit_render
+            from gwen.edit_render import render_edit
+
+            return render_edit(pipe, chunk, init_images, common)
         if first.is_img2img:
-            pipe = self._img2img(loaded)
-            pipe.scheduler = self._scheduler(loaded, first.scheduler)
-            if on_preview:
-                taps.append(PreviewTap(pipe.scheduler))
             init = init_images.get(first.init_image_id)
             if init is None:
                 raise InvalidInput(f"init image {first.init_image_id}: not provided for img2img")
@@ -291,10 +305,6 @@ class Engine:
             with torch.inference_mode():
                 out = pipe(image=init, strength=first.denoise, **common)
         else:
-            pipe = loaded.pipe
-            pipe.scheduler = self._scheduler(loaded, first.scheduler)
-            if on_preview:
-                taps.append(PreviewTap(pipe.scheduler))
             shape = (pipe.unet.config.in_channels, first.height // pipe.vae_scale_factor,
                      first.width // pipe.vae_scale_factor)
             latents = torch.stack([initial_noise(p, shape, g) for p, g in zip(chunk, generators)])

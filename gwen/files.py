@@ -82,6 +82,16 @@ def image_path(home: Path, image_id: str) -> Path:
     return home / "images" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / f"{image_id}.png"
 
 
+def mask_path(image: Path) -> Path:
+    """The mask of an edited image (Vary Region, Pan, Zoom Out), beside it: ``<id>.mask.png``."""
+    return image.with_name(f"{image.stem}.mask.png")
+
+
+def is_mask(path: Path) -> bool:
+    """A mask beside an image (never an image of its own: reindex, import and export leave it out)."""
+    return path.name.lower().endswith(".mask.png")
+
+
 def thumb_path(home: Path, image_id: str) -> Path:
     return home / "thumbs" / f"{check_id(image_id)}.webp"
 

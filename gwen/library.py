@@ -68,6 +68,10 @@ class Library:
     def rating_stats(self, by: str, query: SearchQuery | None = None) -> list[dict[str, Any]]:
         return self.catalog.rating_by(by, query)
 
+    def rated_rows(self) -> tuple[dict[str, Any], str]:
+        """The rated images' taste columns and the snapshot's hash (``Catalog.rated_rows``): what a taste fits."""
+        return self.catalog.rated_rows()
+
     def tags(self) -> list[tuple[str, int]]:
         return self.catalog.tag_counts()
 

@@ -18,6 +18,9 @@ Contract:
   before rendering). An empty ``loras`` is left out of ``to_dict()`` and of the
   canonical JSON, so params without LoRAs keep the ids and hashes they had
   before the field existed; ``infotext()`` writes A1111's ``Lora hashes``.
+- ``edit`` (``gwen.edit_spec.EditSpec``: Vary Region, Pan, Zoom Out of
+  ``init_image_id``, ``denoise`` its strength) is likewise left out when None;
+  ``infotext()`` writes A1111's "Mask blur", "Inpaint area", "Masked content".
 
 No torch, no I/O: this module is safe to import anywhere (light installs too).
 """
@@ -32,6 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from gwen.edit_spec import EditSpec
 from gwen.errors import InvalidInput
 from gwen.prompt_tags import check_lora_name, check_lora_weight, lora_tags
 
@@ -188,6 +192,8 @@ class ImageParams(BaseModel):
     denoise: float | None = None
     # LoRAs, rebuilt from the prompt's <lora:NAME:WEIGHT> tags (see the module's contract).
     loras: tuple[LoraRef, ...] = ()
+    # An edit of init_image_id (Vary Region, Pan, Zoom Out; gwen.edit_spec), denoise being its strength.
+    edit: EditSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -276,6 +282,9 @@ class ImageParams(BaseModel):
             raise ValueError(f"size={self.width}x{self.height}: at most {MAX_PIXELS:,} pixels (e.g. 2048x2048)")
         if (self.init_image_id is None) != (self.denoise is None):
             raise ValueError("img2img needs both init_image_id and denoise (or neither)")
+        if self.edit is not None and self.init_image_id is None:
+            raise ValueError(f"edit {self.edit.describe()!r}: needs init_image_id (the image edited) and denoise "
+                             "(the strength)")
         if self.denoise is not None and int(self.steps * self.denoise) < 1:
             least = math.ceil(1000 / self.steps) / 1000
             raise ValueError(f"denoise={self.denoise:g} with steps={self.steps}: img2img runs steps × denoise "
@@ -305,6 +314,10 @@ class ImageParams(BaseModel):
         data = self.model_dump(mode="json")
         if not data["loras"]:
             del data["loras"]  # params without LoRAs keep their pre-LoRA canonical JSON, hash and ids
+        if self.edit is None:
+            del data["edit"]  # likewise for params that are not an edit
+        else:
+            data["edit"] = self.edit.to_dict()
         return data
 
     def canonical_json(self) -> str:
@@ -343,6 +356,10 @@ class ImageParams(BaseModel):
         if self.is_img2img:
             fields["Denoising strength"] = f"{self.denoise:g}"
             fields["Init image"] = self.init_image_id
+        if self.edit is not None:  # A1111's inpaint fields, and what GWEN's edit was
+            fields.update({"Mask blur": self.edit.mask_blur, "Inpaint area": "Whole picture",
+                           "Masked content": "original" if self.edit.kind == "inpaint" else "fill",
+                           "Edit": self.edit.describe(), "Mask sha256": self.edit.mask_sha256})
         fields.update(extra or {})
         lines.append(", ".join(f"{k}: {_quote(v)}" for k, v in fields.items() if v is not None and v != ""))
         return "\n".join(lines)

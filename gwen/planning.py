@@ -5,7 +5,9 @@ Contract:
   from the model's preset, an optional noise chain kept on every image, an optional init image (img2img from a
   catalog image, ``denoise`` of it re-noised).
 - ``plan_variations`` samples the children of a catalog image (``gwen.variation``): the dashboard's preview
-  table and exactly what ``render_planned`` then renders.
+  table and exactly what ``render_planned`` then renders. With ``taste`` T > 0 it fits the user's taste
+  (``gwen.taste``) on the rated images (``Library.rated_rows``, once per ratings snapshot) and the jitter leans
+  toward it; the plan records T and the snapshot's hash, so the same seed, snapshot and T give the same children.
 - ``params_of(record)`` is the renderable params of a catalog image. A record made elsewhere may name a model
   path of that machine (an imported PNG): the params then name the copy in this models folder, found by name or
   A1111 hash, or the boundary refuses (``gwen.boundary``). A record without complete params raises
@@ -18,12 +20,13 @@ from __future__ import annotations
 import secrets
 from typing import Any, Iterable
 
-from gwen import variation
+from gwen import taste, variation
 from gwen.boundary import ModelBoundary
 from gwen.errors import InvalidInput
 from gwen.params import MAX_IMAGES_PER_REQUEST, MAX_SEED, ImageParams, canonical_scheduler
 from gwen.presets import preset_for, preset_named
 from gwen.records import ImageRecord
+from gwen.taste import TasteModel
 
 
 class Planner:
@@ -31,6 +34,7 @@ class Planner:
         self.library = library
         self.boundary = boundary
         self.preferences = preferences
+        self._fitted: tuple[str, TasteModel] | None = None  # (ratings snapshot hash, its taste): fit once per snapshot
 
     def plan_generate(self, prompt: str, *, negative: str = "", model: str | None = None, n: int = 4,
                       seed: int | None = None, steps: int | None = None, guidance: float | None = None,
@@ -63,24 +67,44 @@ class Planner:
                         n: int = 4, prompt: str | None = None, locks: Iterable[str] = (),
                         guidance_range: tuple[float, float] | None = None,
                         steps_range: tuple[int, int] | None = None, schedulers: Iterable[str] | None = None,
-                        seed: int | None = None, model: str | None = None
+                        seed: int | None = None, model: str | None = None,
+                        denoise_range: tuple[float, float] | None = None, taste: str | float | None = None
                         ) -> tuple[ImageRecord, list[ImageParams], variation.VariationPlan]:
         parent = self.library.get(image_id)
         value, preset = variation.parse_strength(strength)
-        plan = variation.VariationPlan(value, variation.parse_modes(modes), preset, prompt)
+        parsed_modes = variation.parse_modes(modes)
         ranges: dict[str, Any] = {"locks": frozenset(locks)}
-        if guidance_range is not None:
-            ranges["guidance"] = tuple(guidance_range)
-        if steps_range is not None:
-            ranges["steps"] = tuple(steps_range)
+        for name, given in (("guidance", guidance_range), ("steps", steps_range), ("denoise", denoise_range)):
+            if given is not None:
+                ranges[name] = tuple(given)
         if schedulers is not None:
             ranges["schedulers"] = tuple(canonical_scheduler(s) for s in schedulers)
-        children = variation.sample_children(self.params_of(parent), parent.id, n, plan,
-                                             variation.JitterRanges(**ranges),
-                                             secrets.randbelow(MAX_SEED) if seed is None else seed)
+        jitter_ranges = variation.JitterRanges(**ranges)
+        weight = variation.parse_taste(taste)
+        fitted, snapshot, note = self._taste(weight, parsed_modes)
+        plan = variation.VariationPlan(value, parsed_modes, preset, prompt, weight, snapshot, note,
+                                       fitted.summary() if fitted is not None else ())
+        children = variation.sample_children(self.params_of(parent), parent.id, n, plan, jitter_ranges,
+                                             secrets.randbelow(MAX_SEED) if seed is None else seed,
+                                             fitted if note is None else None)
         if model:
             children = [child.replace(model=model) for child in children]
         return parent, children, plan
+
+    def _taste(self, weight: float, modes: tuple[str, ...]) -> tuple[TasteModel | None, str | None, str | None]:
+        """(the fitted taste, the ratings snapshot's hash, a note when it cannot lean); nothing is read at 0."""
+        if weight == 0:
+            return None, None, None
+        columns, snapshot = self.library.rated_rows()
+        if self._fitted is None or self._fitted[0] != snapshot:
+            self._fitted = (snapshot, taste.fit(columns))
+        fitted = self._fitted[1]
+        if fitted.empty:
+            return None, snapshot, f"no rated images yet: taste {weight:g} has nothing to lean toward (plain jitter)"
+        if "jitter" not in modes:
+            return fitted, snapshot, f"taste {weight:g} leans only jittered values, and mode {'+'.join(modes)} " \
+                                     "jitters none: add jitter"
+        return fitted, snapshot, None
 
     def params_of(self, record: ImageRecord) -> ImageParams:
         try:

@@ -1,14 +1,16 @@
 """The queue's runner: persistent jobs worked through unattended, crash-safe, one or several in flight.
 
 Contract:
-- ``QueueRunner(studio, jobs, concurrency)`` runs pending jobs oldest first, ``concurrency`` at a time (1 on a
-  local studio; the number of render replicas of a pool), through the studio's public methods only. It is
+- ``QueueRunner(studio, jobs, concurrency)`` runs pending jobs oldest first, ``concurrency`` at a time (2 on a
+  local studio, whose engine renders one at a time: the next job renders while the last one writes its files
+  and commits; the number of render replicas of a pool), through the studio's public methods only. It is
   crash-safe: a job's image ids are derived from the job id (``JobRun``), its files are written (atomically)
   before its rows, and the rows commit in the same transaction that marks the job done. After a kill -9 the next
   runner puts interrupted jobs back to pending (their attempt given back) and re-renders them deterministically
   into the same paths; nothing cataloged is replaced. A failing job records its error and the queue moves on;
-  transient errors retry up to ``max_attempts``, input errors do not; a full disk stops the runner, leaving the
-  job pending.
+  transient errors retry up to ``max_attempts``, input errors do not; a full disk stops the runner and gives the
+  job back (pending, its attempt not counted) in one journaled change, or, when not even that fits on the disk,
+  leaves it "running" for the next runner to recover like a crashed one.
 - One runner per ``GWEN_HOME`` (an OS file lock, released when the process dies). The catalog file itself is
   shared in turns (see ``gwen.catalog``), so a dashboard, a runner and CLI calls can work on the same home.
 - Batch files are read and planned by ``gwen.batches``.
@@ -211,14 +213,15 @@ class QueueRunner:
             self._execute(job, step, cancel)
             summary.count("done")
         except DiskFull:  # every job would fail the same way: stop, and keep this one for when there is room
-            self.jobs.set_status(job.id, "pending", only_from=("running",))
-            self.jobs.give_back_attempt(job.id)
             self.stop_event.set()
+            try:
+                self.jobs.give_back(job.id)
+            except DiskFull:  # not even that line fits: it stays "running", and the next runner recovers it
+                pass
             raise
         except Cancelled:
             if self.stop_event.is_set() and not self.jobs.cancel_requested(job.id):
-                self.jobs.set_status(job.id, "pending", only_from=("running",))  # stopped: resume later
-                self.jobs.give_back_attempt(job.id)  # being stopped is not a failure
+                self.jobs.give_back(job.id)  # stopped: resume later; being stopped is not a failure
             else:
                 self.jobs.set_status(job.id, "cancelled", "cancelled by the user")
                 summary.count("cancelled")

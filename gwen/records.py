@@ -28,7 +28,7 @@ class ImageRecord:
     path: str  # relative to GWEN_HOME
     width: int
     height: int
-    op: str  # generate | reroll | vary | upscale | import
+    op: str  # one of OPS: generate | img2img | reroll | vary | upscale | import | inpaint | pan | zoom
     parent_id: str | None
     root_id: str
     params: dict[str, Any]
@@ -98,7 +98,7 @@ FILTER_FIELDS: dict[str, tuple[str, type]] = {
 OPERATORS = {"=": "=", "==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "ILIKE"}
 SORT_FIELDS = {"created_at", "rating", "guidance", "steps", "seed", "width", "height", "prompt", "model",
                "scheduler", "denoise", "duration_ms", "favorite", "op"}
-OPS = ("generate", "img2img", "reroll", "vary", "upscale", "import")
+OPS = ("generate", "img2img", "reroll", "vary", "upscale", "import", "inpaint", "pan", "zoom")
 _FILTER_RE = re.compile(r"^\s*([A-Za-z_]+)\s*(>=|<=|!=|==|=|<|>|~)\s*(.*?)\s*$")
 
 

@@ -21,12 +21,13 @@ from urllib.parse import quote
 from gwen.errors import ImageRejected, InvalidInput
 from gwen.http_client import RemoteError, Transport  # noqa: F401  (RemoteError: part of this module's API)
 from gwen.records import ImageRecord, JobRecord, SearchQuery, VerifyResult
+from gwen.remote_edits import RemoteEdits
 
 IMPORT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 UPLOAD_BATCH = 24 * 1024 * 1024
 
 
-class RemoteStudio:
+class RemoteStudio(RemoteEdits):  # vary_region, pan, zoom: gwen.remote_edits
     def __init__(self, url: str, token: str | None, timeout: float = 10.0, render_timeout: float = 900.0,
                  retries: int = 3, cache_dir: str | Path | None = None):
         self.http = Transport(url, token, timeout, render_timeout, retries)
@@ -87,9 +88,8 @@ class RemoteStudio:
         from gwen.variation import VariationPlan
 
         data = self._json("POST", f"/api/images/{_seg(image_id)}/vary/plan", json=_vary_body(options))
-        plan = data["plan"]
         return (ImageRecord.from_dict(data["parent"]), [ImageParams.from_json(c) for c in data["children"]],
-                VariationPlan(plan["strength"], tuple(plan["modes"]), plan.get("preset"), plan.get("remix_prompt")))
+                VariationPlan.from_wire(data["plan"]))
 
     def params_of(self, record: ImageRecord):
         from gwen.params import ImageParams
@@ -119,7 +119,7 @@ class RemoteStudio:
     def render_planned(self, parent_id: str, children, plan, *, on_step=None, cancel=None, on_preview=None
                        ) -> list[ImageRecord]:
         body = {"children": [c.to_dict() for c in children],
-                "plan": {**plan.to_dict(), "remix_prompt": plan.remix_prompt}}
+                "plan": plan.to_wire()}
         return _records(self.http.render(f"/api/images/{_seg(parent_id)}/vary/render", body, on_step, on_preview,
                                          cancel))
 
@@ -275,7 +275,8 @@ def _files_under(paths: Iterable[str | Path]) -> list[tuple[str, bytes]]:
     items = []
     for raw in paths:
         path = Path(raw)
-        found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMPORT_SUFFIXES) \
+        found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMPORT_SUFFIXES
+                       and not p.name.lower().endswith(".mask.png")) \
             if path.is_dir() else [path]
         for file in found:
             if not file.is_file():

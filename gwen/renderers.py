@@ -3,8 +3,8 @@
 Contract:
 - A ``RenderOrder`` is everything needed to render some images and describe them, and nothing that needs the
   catalog: the params, the op, the parent's record, the variation plan, the ids the images will have, the seed
-  of their batch ids, the PNG bytes of any img2img source, and the images per pipeline call. It pickles, so a
-  Ray replica can take it.
+  of their batch ids, the PNG bytes of any img2img source or edited image (by id) and of any edit's mask (by
+  ``gwen.edit_render.mask_key``), and the images per pipeline call. It pickles, so a Ray replica can take it.
 - ``render_order(engine, order, home, worker, ...)`` renders it on an engine and returns one ``RenderedFile``
   per image: its ``ImageRecord`` (built by ``gwen.recording``, the only place records are made) and its
   finished PNG bytes (the A1111 infotext and the GWEN record embedded), encoded side by side. It writes nothing:
@@ -43,7 +43,7 @@ class RenderOrder:
     plan: dict | None
     image_ids: list[str]
     batch_seed: str
-    init_images: dict[str, bytes] = field(default_factory=dict)  # PNG bytes of img2img sources, by image id
+    init_images: dict[str, bytes] = field(default_factory=dict)  # PNG bytes of img2img sources and edit masks
     chunk_size: int | None = None  # images per pipeline call; None: as the renderer's memory allows
     first_chunk: int = 0  # number of this order's first chunk in the whole grid (a pool sends parts)
     order_id: str = ""  # what a cancel names

@@ -11,6 +11,9 @@ Contract:
   transaction that marks the job done.
 - ``verify(record)`` re-renders a generated image from its record in its recorded batch layout, writes nothing,
   and compares pixels (``VerifyResult``).
+- Edits (Vary Region, Pan, Zoom Out: params with an ``edit``) carry their mask in the order beside the edited
+  image's PNG (``gwen.edit_masks``); each image's mask is written beside it (``<id>.mask.png``), atomically,
+  before the image, and both before the rows.
 - ``on_step(done, total)``, ``cancel`` (a ``threading.Event``) and ``on_preview(first, images)`` reach the
   renderer; a cancelled render raises ``Cancelled`` and writes nothing. Renders may run side by side (a pool's
   queue keeps several in flight); each renderer serializes its own device work.
@@ -45,7 +48,7 @@ class Rendering:
 
     def render(self, params: list[ImageParams], op: str, parent: ImageRecord | None, plan: dict | None, *,
                on_step: Callable | None = None, cancel: threading.Event | None = None, job=None,
-               on_preview: Callable | None = None) -> list[ImageRecord]:
+               on_preview: Callable | None = None, masks: dict[str, bytes] | None = None) -> list[ImageRecord]:
         from gwen.lora import with_hashes
         from gwen.models import check_available
 
@@ -53,19 +56,21 @@ class Rendering:
             check_available(model, self.boundary)  # fails fast (no torch import) when it cannot load
         params = with_hashes(params, self.boundary)  # a missing LoRA file fails here; records carry the hashes
         ids = [job.image_id(k) if job else files.new_id() for k in range(len(params))]
-        order = RenderOrder(params, op, parent, plan, ids, job.job.id if job else files.new_id(),
-                            self._init_pngs(params), self.chunk_size, order_id=ids[0])
+        inits = self._init_pngs(params, [parent], masks)
+        order = RenderOrder(params, op, parent, plan, ids, job.job.id if job else files.new_id(), inits,
+                            self.chunk_size, order_id=ids[0])
         existing = self.library.get_many(ids) if job else {}
         rendered = self.renderer.render(order, on_step=on_step, cancel=cancel, on_preview=on_preview)
         fresh = [item for item in rendered if item.record.id not in existing]
         records = [existing.get(item.record.id, item.record) for item in rendered]
-        self._store(fresh, records, job)
+        self._store(fresh, records, job, inits)
         return records
 
-    def _store(self, fresh: list[RenderedFile], every: list[ImageRecord], job) -> None:
-        """Files first (atomically, side by side), then the rows; a GwenError in between undoes the files."""
+    def _store(self, fresh: list[RenderedFile], every: list[ImageRecord], job, inits: dict[str, bytes]) -> None:
+        """Files first (atomically, side by side; an edit's mask before its image), then the rows; a GwenError in
+        between undoes the files."""
         try:
-            self._write_files(fresh)
+            self._write_files(fresh, inits)
             if job is None:
                 self.library.insert([item.record for item in fresh])
             else:
@@ -73,11 +78,16 @@ class Rendering:
         except GwenError:  # a full disk, a busy catalog: nothing of this grid stays behind
             for item in fresh:
                 self.library.path_of(item.record).unlink(missing_ok=True)
+                files.mask_path(self.library.path_of(item.record)).unlink(missing_ok=True)
             raise
 
-    def _write_files(self, items: list[RenderedFile]) -> None:
+    def _write_files(self, items: list[RenderedFile], inits: dict[str, bytes]) -> None:
         def write(item: RenderedFile) -> None:
-            files.write_bytes_atomic(self.library.path_of(item.record), item.png)
+            path = self.library.path_of(item.record)
+            edit = item.record.params.get("edit")
+            if edit:  # the mask first: an edited image never exists without it
+                files.write_bytes_atomic(files.mask_path(path), inits[f"mask:{edit['mask_sha256']}"])
+            files.write_bytes_atomic(path, item.png)
         if len(items) <= 1:
             for item in items:
                 write(item)
@@ -86,21 +96,27 @@ class Rendering:
             for future in [pool.submit(write, item) for item in items]:
                 future.result()  # the first failure, after the others finished
 
-    def _init_pngs(self, params: list[ImageParams]) -> dict[str, bytes]:
+    def _init_pngs(self, params: list[ImageParams], records=(), masks: dict[str, bytes] | None = None
+                   ) -> dict[str, bytes]:
+        """The PNG bytes of every img2img source and edited image, by id, and of every edit's mask (by
+        ``gwen.edit_render.mask_key``: given, stored beside one of ``records``, or rebuilt)."""
+        from gwen.edit_masks import masks_for
+
         out = {}
         for init_id in {p.init_image_id for p in params if p.init_image_id}:
             out[init_id] = self.library.path_of(self.library.get(init_id)).read_bytes()
-        return out
+        return {**out, **masks_for(params, out, records, self.library.path_of, masks)}
 
     def verify(self, record: ImageRecord) -> VerifyResult:
         params = self.planner.params_of(record)
-        batch, index = [params], 0
+        batch, index, siblings = [params], 0, []
         if record.batch and (record.batch.get("size") or 1) > 1:
             siblings = self.library.batch(record.batch["id"])
             if len(siblings) == record.batch["size"]:
                 batch = [self.planner.params_of(s) for s in siblings]
                 index = record.batch["index"]
-        inits = {key: Image.open(io.BytesIO(data)).convert("RGB") for key, data in self._init_pngs(batch).items()}
+        pngs = self._init_pngs(batch, [record, *siblings])
+        inits = {key: Image.open(io.BytesIO(data)).convert("RGB") for key, data in pngs.items()}
         images = self.renderer.render_exact(batch, inits)
         return compare_pixels(self.library.path_of(record), record.id, images[index], len(batch))
 

@@ -33,6 +33,7 @@ from gwen.queue_control import QueueControl
 from gwen.records import ImageRecord, JobRecord, SearchQuery, VerifyResult
 from gwen.renderers import LocalRenderer
 from gwen.rendering import Rendering
+from gwen.studio_edits import EditsMixin
 from gwen.upscaling import Upscaling
 from gwen.variation import VariationPlan
 
@@ -41,12 +42,14 @@ PreviewFn = Callable[[int, list], None]  # (index of the first image, cheap prev
 Cancel = threading.Event | None
 
 
-class Studio:
+class Studio(EditsMixin):  # vary_region, pan, zoom: gwen.studio_edits
     def __init__(self, home: str | Path | None = None, settings: Settings | None = None, engine=None,
-                 confine_models: bool = False, renderer=None, concurrency: int = 1, chunk_size: int | None = None):
+                 confine_models: bool = False, renderer=None, concurrency: int | None = None,
+                 chunk_size: int | None = None):
         """``engine``: share one ``gwen.engine.Engine`` between studios (tests, benchmarks). ``confine_models``:
         open model files only inside ``$GWEN_HOME/models`` (``gwen serve``). ``renderer``: render elsewhere (a
-        ``gwen.scale.PoolRenderer``), ``concurrency`` jobs in flight, ``chunk_size`` images per pipeline call."""
+        ``gwen.scale.PoolRenderer``), ``concurrency`` queue jobs in flight (default ``GWEN_QUEUE_IN_FLIGHT``, 2: one
+        renders while the one before writes its files and rows), ``chunk_size`` images per pipeline call."""
         self.home = gwen_home(home)
         self.boundary = ModelBoundary(self.home / "models", confined=confine_models)
         self.preferences = Preferences(self.home, self.boundary, settings or Settings.load(self.home))
@@ -60,7 +63,7 @@ class Studio:
         self.rendering = Rendering(self.library, self.planner, self.boundary, self.renderer, chunk_size)
         self.upscaling = Upscaling(self.library, self.archive, self.boundary, self.preferences,
                                    self.preferences.settings.device, worker())
-        self.queue = QueueControl(self, self.jobs, concurrency)
+        self.queue = QueueControl(self, self.jobs, concurrency or queue_in_flight())
 
     def _new_engine(self):
         from gwen.engine import Engine
@@ -272,3 +275,14 @@ class Studio:
 
     def queue_runner(self, poll_seconds: float = 1.0):
         return self.queue.runner(poll_seconds)
+
+
+def queue_in_flight() -> int:
+    """Queue jobs a local studio keeps in flight: renders take turns on the engine, so a second job only overlaps
+    the first one's PNG encoding, fsyncs and commit (a write-behind stage that keeps the crash-safe order)."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("GWEN_QUEUE_IN_FLIGHT", "2")))
+    except ValueError:
+        return 2

@@ -12,6 +12,7 @@ from gwen.ui.common import PAGES, guarded, plural, short_id
 from gwen.ui.forms import KEEP, kept
 from gwen.ui.progress import Pending
 from gwen.ui.state import page
+from gwen.ui.taste_view import show_why
 from gwen.variation import JITTER_SCHEDULERS, JITTERABLE, STRENGTH_PRESETS
 
 HERE = PAGES["variations"]
@@ -50,6 +51,11 @@ with right:
     g_lo, g_hi = st.slider("Guidance range", 0.0, 30.0, step=0.5, key=kept("var_guidance", (0.0, 30.0)),
                            persist_state=KEEP)
     s_lo, s_hi = st.slider("Steps range", 1, 150, key=kept("var_steps", (1, 150)), persist_state=KEEP)
+    d_lo, d_hi = st.slider("Denoise range (img2img children)", 0.0, 1.0, step=0.05,
+                           key=kept("var_denoise", (0.0, 1.0)), persist_state=KEEP,
+                           help="bounds for a jittered denoise of children that start from an image")
+    taste = st.slider("Taste", 0.0, 1.0, step=0.05, key=kept("var_taste", 0.0), persist_state=KEEP,
+                      help="lean the jittered values toward what your ratings and favorites like; 0: plain jitter")
     remix = st.text_input("Remix prompt (optional)", key=kept("var_remix", ""), persist_state=KEEP)
     own_model, default_model = parent.params.get("model"), studio.default_model()
     render_with = None
@@ -69,7 +75,8 @@ with right:
 plan = guarded(lambda: studio.plan_variations(
     parent.id, strength=strength if preset == "custom" else preset, modes=MECHANISMS[mechanism], n=int(n),
     prompt=remix or None, locks=locks, guidance_range=(g_lo, g_hi), steps_range=(s_lo, s_hi),
-    schedulers=schedulers or None, seed=st.session_state["gwen_sampler_seed"], model=render_with))
+    schedulers=schedulers or None, seed=st.session_state["gwen_sampler_seed"], model=render_with,
+    denoise_range=(d_lo, d_hi), taste=taste))
 pending = None
 if request is not None:
     st.info(request.describe() + ": rendering here.")
@@ -81,8 +88,11 @@ if plan:
     st.subheader("Sampled parameters")
     st.dataframe(pd.DataFrame([{
         "seed": c.seed, "variation seed": c.variations[-1].seed if c.variations else None,
-        "strength": c.variations[-1].strength if c.variations else None, "steps": c.steps, "guidance": c.guidance,
-        "scheduler": c.scheduler, "denoise": c.denoise, "prompt": c.prompt} for c in children]), hide_index=True)
+        "strength": c.variations[-1].strength if c.variations else None,
+        "noise chain": " ".join(f"{v.seed}:{v.strength:g}" for v in c.variations) or None, "steps": c.steps,
+        "guidance": c.guidance, "scheduler": c.scheduler, "denoise": c.denoise, "model": c.model, "prompt": c.prompt,
+        "taste": variation_plan.taste} for c in children]), hide_index=True)
+    show_why(variation_plan, parent, children, locks)
     if st.button("Render these variations", type="primary") and pending is None:
         pending = Pending(f"Rendering {plural(len(children), 'variation')}", len(children),
                           lambda **cb: studio.render_planned(parent.id, children, variation_plan, **cb),

@@ -179,3 +179,23 @@ def test_export_and_import_round_trip(home, cli_grid, tmp_path):
     imported = json.loads(out.stdout)["images"]
     assert sorted(i["id"] for i in imported) == sorted(i["id"] for i in cli_grid)  # GWEN records keep their ids
     assert all(i["op"] == "generate" for i in imported)
+
+
+def test_vary_taste_dry_run_and_bad_taste_or_denoise_range(home, cli_grid):
+    pick = cli_grid[0]["id"]
+    for image, stars in zip(cli_grid, ("5", "4", "2", "1")):
+        assert run_cli("rate", image["id"], stars, home=home).returncode == 0
+    out = run_cli("vary", pick, "--taste", "0.7", "--strength", "strong", "--seed", "5", "--dry-run", home=home)
+    assert out.returncode == 0 and "taste 0.7 on ratings" in out.stdout and "why (your ratings):" in out.stdout
+    cases = [
+        (["--taste", "1.5"], "taste='1.5': must be between 0"),
+        (["--taste", "abc"], "taste='abc': must be a number from 0"),
+        (["--denoise-range", "0.9:0.2"], "denoise range 0.9..0.2: the low end must not exceed the high end"),
+        (["--denoise-range", "0:2"], "denoise range 0.0..2.0: both ends must lie within 0..1"),
+        (["--lock", "colour"], "lock='colour': can lock only guidance, steps, scheduler, denoise"),
+    ]
+    for args, message in cases:
+        out = run_cli("vary", pick, *args, home=home)
+        assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
+    found = json.loads(run_cli("search", "--json", home=home).stdout)
+    assert found["total"] == 4  # nothing was added

@@ -412,3 +412,89 @@ def test_cli_bad_input_for_use_vary_and_stats(backend, tmp_path):
         out = run_cli(backend, *args)
         assert out.returncode == 2 and named in out.stderr, (args, out.stderr)
     assert backend.api.stats()["images"] == before
+
+
+# --- taste-guided variations and the denoise range (issue 15) --------------------------------------------------------
+
+def test_taste_guided_variations_record_taste_and_snapshot_and_re_render(backend):
+    made = backend.api.generate(f"a {backend.kind} taste wren", model="tiny-sd", n=4, seed=61, steps=3)
+    for record, stars in zip(made, (5, 4, 2, 1)):
+        backend.api.rate(record.id, stars)
+    backend.api.favorite(made[0].id)
+    options = dict(strength="strong", n=3, seed=12, taste=0.7)
+    _parent, planned, plan = backend.api.plan_variations(made[1].id, **options)
+    assert plan.taste == 0.7 and len(plan.ratings_snapshot) == 64 and plan.taste_note is None
+    assert {row["parameter"] for row in plan.liked} >= {"guidance", "steps", "scheduler"}
+    assert backend.api.plan_variations(made[1].id, **options)[1] == planned  # same seed, snapshot, taste
+    kids = backend.api.vary(made[1].id, **options)
+    assert [k.params for k in kids] == [p.to_dict() for p in planned]
+    assert all(k.variation["taste"] == 0.7 and k.variation["ratings_snapshot"] == plan.ratings_snapshot for k in kids)
+    shown = json.loads(run_cli(backend, "show", kids[0].id, "--json").stdout)
+    assert (shown["variation"]["taste"], shown["variation"]["ratings_snapshot"]) == (0.7, plan.ratings_snapshot)
+    assert backend.api.verify(kids[0].id).identical
+    dry = run_cli(backend, "vary", made[1].id, "--strength", "strong", "--n", "3", "--seed", "12", "--taste", "0.7",
+                  "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    answer = json.loads(dry.stdout)
+    assert answer["children"] == [p.to_dict() for p in planned] and answer["plan"]["taste"] == 0.7
+    assert answer["plan"]["ratings_snapshot"] == plan.ratings_snapshot
+    assert {row["parameter"] for row in answer["why"]} >= {"guidance", "scheduler"}
+
+
+def test_denoise_range_and_bad_taste_or_range_input(backend):
+    import httpx
+
+    [parent] = backend.api.generate(f"a {backend.kind} denoise pond", model="tiny-sd", n=1, seed=7, steps=4)
+    kids = backend.api.vary(parent.id, strength="strong", modes="img2img,jitter", n=2, seed=3, locks=["steps"],
+                            denoise_range=(0.5, 0.6))
+    assert all(0.5 <= k.params["denoise"] <= 0.6 and k.params["init_image_id"] == parent.id for k in kids)
+    before = backend.api.stats()["images"]
+    cases = [({"taste": 1.5}, "taste=1.5"), ({"taste": "abc"}, "taste='abc'"),
+             ({"denoise_range": (0.9, 0.2)}, "denoise range 0.9..0.2"), ({"denoise_range": (0, 2)}, "denoise range 0"),
+             ({"locks": ["colour"]}, "lock='colour'")]
+    for options, words in cases:
+        with pytest.raises(InvalidInput, match=words.replace(".", r"\.")):
+            backend.api.vary(parent.id, n=1, **options)
+        if backend.url:  # the HTTP answer itself: 400 with the message
+            body = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+            answer = httpx.post(f"{backend.url}/api/images/{parent.id}/vary/plan", json=body,
+                                headers={"Authorization": f"Bearer {TOKEN}"})
+            assert answer.status_code == 400 and words in answer.json()["error"], answer.text
+    assert backend.api.stats()["images"] == before
+
+
+# --- edits: Vary (Region), Pan, Zoom Out ------------------------------------------------------------------------------
+
+def test_edits_vary_region_pan_and_zoom_keep_the_image_and_re_render_exactly(backend):
+    import hashlib
+
+    from gwen.files import mask_path
+
+    [parent] = backend.api.generate("a contract quay", model="tiny-sd", n=1, seed=17, steps=3)
+    region = backend.api.vary_region(parent.id, box=(16, 16, 32, 32), n=2, seed=5)
+    [panned] = backend.api.pan(parent.id, "right", 0.5, n=1, seed=6)
+    [zoomed] = backend.api.zoom(parent.id, 1.5, n=1, seed=7)
+    made = [*region, panned, zoomed]
+    assert [r.op for r in made] == ["inpaint", "inpaint", "pan", "zoom"]
+    assert {r.parent_id for r in made} == {parent.id}
+    assert [(r.width, r.height) for r in made] == [(64, 64), (64, 64), (96, 64), (96, 96)]
+    before = pixels(backend.api.path_of(parent)).astype(int)
+    inside = np.zeros((64, 64), bool)
+    inside[16:48, 16:48] = True
+    for kid in region:
+        diff = np.abs(pixels(backend.api.path_of(kid)).astype(int) - before).max(axis=2)
+        assert diff[~inside].max() <= 2 and diff[inside].mean() > 5
+    for record in made:
+        stored = mask_path(backend.home / record.path)  # beside the image, on the machine that owns the catalog
+        assert stored.is_file() and hashlib.sha256(stored.read_bytes()).hexdigest() == \
+            record.params["edit"]["mask_sha256"]
+        assert backend.api.verify(record.id).max_diff == 0, (backend.kind, record.op)
+    assert sorted(e["op"] for e in backend.api.lineage(parent.id)["edges"]) == ["inpaint", "inpaint", "pan", "zoom"]
+    count = backend.api.stats()["images"]
+    with pytest.raises(InvalidInput, match="side='diagonal'"):
+        backend.api.pan(parent.id, "diagonal", 0.5)
+    with pytest.raises(InvalidInput, match="must lie inside the 64x64 image"):
+        backend.api.vary_region(parent.id, box=(40, 40, 32, 32))
+    with pytest.raises(InvalidInput, match="zoom factor=9"):
+        backend.api.zoom(parent.id, 9)
+    assert backend.api.stats()["images"] == count

@@ -538,3 +538,63 @@ def test_password_gate(ui_env, grid, monkeypatch):
     assert any("Wrong password" in e.value for e in at.error) and not at.metric
     at.text_input(key="gwen_password").input("s3cret").run()
     assert {m.label for m in at.metric} >= {"Images"}
+
+
+def test_variations_page_has_schedulers_denoise_range_taste_and_the_why_table(ui_env, grid):
+    at = app(VARIATIONS, id=grid[0].id)
+    assert [m for m in at.multiselect if m.label == "Schedulers a jitter may choose"]
+    assert at.slider(key="var_denoise").value == (0.0, 1.0) and at.slider(key="var_taste").value == 0.0
+    assert "denoise" in [m for m in at.multiselect if m.label == "Lock"][0].options
+    assert len(at.dataframe) == 1 and {"noise chain", "model", "taste"} <= set(at.dataframe[0].value.columns)
+    at.slider(key="var_taste").set_value(0.7).run()  # nothing rated yet: plain jitter, and the page says so
+    assert not at.exception and not at.error and len(at.dataframe) == 1
+    assert "no rated images" in texts(at.caption)
+    studio = studio_for(ui_env["home"])
+    for record, stars in zip(grid, (5, 4, 2, 1)):
+        studio.rate(record.id, stars)
+    studio.favorite(grid[0].id)
+    at = app(VARIATIONS, at=at, id=grid[0].id)
+    assert not at.error and len(at.dataframe) == 2, texts(at.error)
+    why = at.dataframe[1].value
+    assert list(why["parameter"]) == ["guidance", "steps", "scheduler", "denoise", "variation_strength", "model"]
+    assert {"parent", "liked", "liked mean ★", "children", "in liked region", "leaned"} <= set(why.columns)
+    assert set(at.dataframe[0].value["taste"]) == {0.7} and "ratings snapshot" in texts(at.caption)
+    button(at, "Render these variations").click().run()
+    assert not at.exception and not at.error
+    kids = studio_for(ui_env["home"]).search(SearchQuery(op="vary"))[0]
+    assert len(kids) == 4 and {k.variation["taste"] for k in kids} == {0.7}
+    assert len({k.variation["ratings_snapshot"] for k in kids}) == 1
+
+
+def test_edit_is_offered_under_every_image_and_the_edit_page_varies_a_region_pans_and_zooms(ui_env, grid):
+    edit_page = "pages/8_Edit.py"
+    studio = studio_for(ui_env["home"])
+    lineage = app(LINEAGE, id=grid[1].id)
+    assert [b.help for b in lineage.button if b.label == "✎"] == ["Vary (Region), Pan, Zoom Out: on the Edit page"]
+    gen = app(GALLERY, id=grid[0].id)
+    button(gen, "✎").click().run()  # in the detail's action row; performed on the Edit page, which says so
+    assert not gen.exception and "Edit (Vary Region, Pan, Zoom Out)" in texts(gen.info)
+    assert "asked from Gallery" in texts(gen.info)
+    at = app(edit_page, id=grid[0].id)
+    at.number_input(key="edit_n").set_value(2)
+    at.number_input(key=f"edit_box_x-{grid[0].id}").set_value(48).run()  # 48 + 32 > 64: refused, nothing written
+    button(at, "Vary (Region)").click().run()
+    assert not at.exception and "must lie inside the 64x64 image" in texts(at.error)
+    assert studio.search(SearchQuery(op="inpaint"))[1] == 0
+    at.number_input(key=f"edit_box_x-{grid[0].id}").set_value(16).run()
+    button(at, "Vary (Region)").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    kids = studio.search(SearchQuery(op="inpaint"))[0]
+    assert len(kids) == 2 and {k.parent_id for k in kids} == {grid[0].id}
+    assert set(at.session_state["gwen_edit_grid"]) == {k.id for k in kids}
+    button(at, "→").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert [(p.width, p.height) for p in studio.search(SearchQuery(op="pan"))[0]] == [(96, 64)] * 2
+    button(at, "Zoom Out 2×").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    zooms = studio.search(SearchQuery(op="zoom"))[0]
+    assert [(z.width, z.height) for z in zooms] == [(128, 128)] * 2 and "Zoom Out 2× of" in texts(at.caption)
+    from gwen.ui.cards import caption
+    assert "zoom out 2× · seed" in caption(zooms[0]) and "pan right 0.5" in caption(studio.search(
+        SearchQuery(op="pan"))[0][0])
+    assert len([b for b in at.button if b.label == "✎"]) == 2  # every card of the new grid offers the edits again

@@ -9,6 +9,7 @@ import shlex
 import sys
 from typing import Any, Callable
 
+from gwen.cli.edits import EDIT_COMMANDS
 from gwen.cli.output import StepBar, image_json, print_differences, print_images
 from gwen.errors import InvalidInput
 from gwen.records import Filter, SearchQuery, parse_day
@@ -69,13 +70,14 @@ def vary(studio, args) -> int:
                    locks=[x.strip() for x in args.lock.split(",") if x.strip()],
                    guidance_range=_range(args.guidance_range, float, "guidance range"),
                    steps_range=_range(args.steps_range, int, "steps range"),
+                   denoise_range=_range(args.denoise_range, float, "denoise range"),
                    schedulers=[x.strip() for x in args.schedulers.split(",") if x.strip()]
-                   if args.schedulers else None, seed=args.seed)
+                   if args.schedulers else None, seed=args.seed, taste=args.taste)
     if args.dry_run:
         from gwen.cli.output import print_planned
 
         parent, children, plan = studio.plan_variations(args.id, **options)
-        print_planned(parent, children, plan, args.json)
+        print_planned(parent, children, plan, args.json, options["locks"])
         return 0
     bar = _bar()
     try:
@@ -254,6 +256,7 @@ COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "batch": batch, "queue add": queue_add, "queue run": queue_run, "queue list": queue_list,
     "queue cancel": queue_change, "queue retry": queue_change,
 }
+COMMANDS.update(EDIT_COMMANDS)  # vary-region, pan, zoom: gwen.cli.edits
 
 
 def batch_defaults(args: argparse.Namespace) -> dict[str, Any]:

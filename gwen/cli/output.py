@@ -64,17 +64,34 @@ class StepBar:
             self.bar = None
 
 
-def print_planned(parent: ImageRecord, children: list, plan, as_json: bool) -> None:
-    """``vary --dry-run``: every sampled field of each child, before anything renders."""
+def print_planned(parent: ImageRecord, children: list, plan, as_json: bool, locks=()) -> None:
+    """``vary --dry-run``: every sampled field of each child, before anything renders; with a taste, why."""
+    from gwen.taste import why
+    from gwen.variation import taste_leans
+
     rows = [c.to_dict() for c in children]
+    reasons = why(plan.liked, {**parent.params, "variation_strength": (parent.variation or {}).get("strength")},
+                  [{**r, "variation_strength": plan.strength} for r in rows], taste_leans(plan, locks))
     if as_json:
-        print(json.dumps({"parent": parent.id, "plan": plan.to_dict(), "children": rows}))
+        print(json.dumps({"parent": parent.id, "plan": plan.to_wire(), "children": rows, "why": reasons}))
         return
-    print(f"variations of {parent.id} (strength {plan.strength:g}, modes {', '.join(plan.modes)}); nothing rendered")
-    header = ["#", "seed", "noise chain", "guidance", "steps", "scheduler", "denoise", "prompt"]
+    tasted = f", taste {plan.taste:g} on ratings {plan.ratings_snapshot[:12]}" if plan.taste else ""
+    print(f"variations of {parent.id} (strength {plan.strength:g}, modes {', '.join(plan.modes)}{tasted}); "
+          "nothing rendered")
+    header = ["#", "seed", "noise chain", "guidance", "steps", "scheduler", "denoise", "model", "prompt"]
     table = [[str(k), str(r["seed"]), " ".join(f"{v['seed']}:{v['strength']:g}" for v in r.get("variations") or [])
               or "-", f"{r['guidance']:g}", str(r["steps"]), r["scheduler"],
-              "-" if r.get("denoise") is None else f"{r['denoise']:.2f}", r["prompt"][:40]] for k, r in enumerate(rows)]
+              "-" if r.get("denoise") is None else f"{r['denoise']:g}", r["model"][-24:], r["prompt"][:40]]
+             for k, r in enumerate(rows)]
+    _print_table(header, table)
+    if plan.taste_note:
+        print(f"note: {plan.taste_note}")
+    if reasons:
+        print("why (your ratings):")
+        _print_table(list(reasons[0]), [["-" if v is None else str(v) for v in row.values()] for row in reasons])
+
+
+def _print_table(header: list[str], table: list[list[str]]) -> None:
     widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
     for row in [header, *table]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

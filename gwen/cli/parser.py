@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         return p
     _render_commands(cmd)
+    from gwen.cli.edits import add_edit_commands
+
+    add_edit_commands(cmd)  # vary-region, pan, zoom
     _library_commands(cmd)
     _queue_commands(cmd)
     _model_commands(cmd)
@@ -72,10 +75,12 @@ def _render_commands(cmd) -> None:
     v.add_argument("--strength", default="subtle",
                    help="subtle, strong, low, moderate, high, very-high, or a number from 0 to 1")
     v.add_argument("--mode", default="mix", help="noise, img2img, jitter or mix (noise+jitter); comma-separated")
-    v.add_argument("--lock", default="", help="parameters to keep: guidance,steps,scheduler")
+    v.add_argument("--lock", default="", help="parameters to keep: guidance,steps,scheduler,denoise")
     v.add_argument("--guidance-range", help="LO:HI bounds for jittered guidance")
     v.add_argument("--steps-range", help="LO:HI bounds for jittered steps")
-    v.add_argument("--schedulers", help="the schedulers a jitter may pick, comma-separated")
+    v.add_argument("--denoise-range", help="LO:HI bounds (within 0:1) for a jittered img2img denoise")
+    v.add_argument("--schedulers", help='the schedulers a jitter may pick, comma-separated: "Euler a,DPM++ 2M Karras"')
+    v.add_argument("--taste", help="0 to 1: lean the jitter toward what your ratings and favorites like (default 0)")
     v.add_argument("--prompt", help="remix: a new prompt for the children")
     v.add_argument("--n", type=int, default=4)
     v.add_argument("--seed", type=int, help="seed of the variation sampler (reproducible children)")

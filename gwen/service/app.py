@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 
 from gwen.errors import CatalogBusy, Cancelled, DiskFull, GwenError, ModelUnavailable, NotFound
 from gwen.http_guard import Guard
-from gwen.service import routes_images, routes_library, routes_queue, routes_render, routes_sdapi, routes_settings
+from gwen.service import (routes_edits, routes_images, routes_library, routes_queue, routes_render, routes_sdapi,
+                          routes_settings)
 from gwen.service.progress import Progress
 
 MAX_BODY = 32 * 1024 * 1024
@@ -30,6 +31,7 @@ def create_app(studio, token: str, max_body: int = MAX_BODY, api_docs: bool = Fa
     app.include_router(routes_library.router(studio))
     progress = Progress()  # the one watched render, which /api/progress and /sdapi/v1/progress both report
     app.include_router(routes_render.router(studio, progress))
+    app.include_router(routes_edits.router(studio, progress))
     app.include_router(routes_sdapi.router(studio, progress))
     app.include_router(routes_queue.router(studio, routes_queue.RunnerBox(studio)))
     return Guard(app, token, max_body)

@@ -47,6 +47,8 @@ class VaryBody(Body):
     schedulers: list[str] | None = None
     seed: int | None = None
     model: str | None = None  # render the children with this model instead of the parent's
+    denoise_range: tuple[float, float] | None = None  # bounds for a jittered img2img denoise
+    taste: str | float | None = None  # 0..1: lean toward the rated images' liked values (the studio checks it: 400)
 
 
 class RenderPlannedBody(Body):

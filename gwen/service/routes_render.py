@@ -54,13 +54,12 @@ def router(studio, progress: Progress) -> APIRouter:
     def plan_variations(image_id: str, body: VaryBody) -> dict[str, Any]:
         parent, children, plan = studio.plan_variations(image_id, **body.model_dump())
         return {"parent": parent.to_dict(), "children": [c.to_dict() for c in children],
-                "plan": {**plan.to_dict(), "remix_prompt": plan.remix_prompt}}
+                "plan": plan.to_wire()}
 
     @api.post("/images/{image_id}/vary/render")
     def render_planned(image_id: str, body: RenderPlannedBody) -> dict[str, Any]:
         children = [ImageParams.from_json(c) for c in body.children]
-        plan = VariationPlan(float(body.plan["strength"]), tuple(body.plan["modes"]), body.plan.get("preset"),
-                             body.plan.get("remix_prompt"))
+        plan = VariationPlan.from_wire(body.plan)
         return images(progress.run("vary", lambda s, c, v: studio.render_planned(
             image_id, children, plan, on_step=s, cancel=c, on_preview=v)))
 

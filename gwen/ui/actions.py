@@ -4,9 +4,10 @@ Contract:
 - A button under an image calls ``ask(kind, image_id, strength, here)``. The
   request names the page that performs it: variations render on Generate and
   Variations where they were asked; from anywhere else (Gallery, Lineage,
-  Compare) they go to the Variations page, and U always goes to the Upscale
-  page. When the target is another page, the browser is sent there (with
-  ``?id=``) and the target page says what was asked and from where.
+  Compare) they go to the Variations page, U always goes to the Upscale
+  page and ✎ (Vary Region, Pan, Zoom Out) to the Edit page. When the target
+  is another page, the browser is sent there (with ``?id=``) and the target
+  page says what was asked and from where.
 - ``arrive(script)`` runs in every page's preamble: it follows a pending page
   change, and it drops any request addressed to another page. So a request is
   performed by the page it names, in the run that follows the click, or never:
@@ -35,14 +36,15 @@ VARY_HERE = (PAGES["generate"], PAGES["variations"])
 
 @dataclass(frozen=True)
 class Request:
-    kind: str  # "vary" | "upscale"
+    kind: str  # "vary" | "upscale" | "edit"
     image_id: str
     strength: str | None
     target: str  # the page script that performs it
     origin: str  # the page script where it was asked
 
     def describe(self) -> str:
-        what = f"{str(self.strength).capitalize()} variations" if self.kind == "vary" else "Upscale"
+        what = f"{str(self.strength).capitalize()} variations" if self.kind == "vary" else \
+            "Edit (Vary Region, Pan, Zoom Out)" if self.kind == "edit" else "Upscale"
         where = "" if self.origin == self.target else f", asked from {TITLES.get(self.origin, self.origin)}"
         return f"{what} of `{short_id(self.image_id)}`{where}"
 
@@ -50,7 +52,7 @@ class Request:
 def target_for(kind: str, here: str) -> str:
     if kind == "vary":
         return here if here in VARY_HERE else PAGES["variations"]
-    return PAGES["upscale"]
+    return PAGES["edit"] if kind == "edit" else PAGES["upscale"]
 
 
 def ask(kind: str, image_id: str, strength: str | None, here: str) -> None:
@@ -58,7 +60,7 @@ def ask(kind: str, image_id: str, strength: str | None, here: str) -> None:
     request = Request(kind, image_id, strength, target_for(kind, here), here)
     st.session_state[REQUEST] = request
     st.session_state[CURRENT] = image_id
-    record_pick(image_id, f"pick → V {strength}" if kind == "vary" else "pick → U")
+    record_pick(image_id, f"pick → V {strength}" if kind == "vary" else "pick → ✎" if kind == "edit" else "pick → U")
     if request.target != here:
         go(request.target, image_id)
 

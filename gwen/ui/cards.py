@@ -1,13 +1,15 @@
-"""An image with everything one can do to it: caption, U / V·s / V·S / Tree, rating, ♥, tags; and grids of them.
+"""An image with everything one can do to it: caption, U / V·s / V·S / ✎ / Tree, rating, ♥, tags; and grids of them.
 
 Contract:
 - ``caption(record)`` tells images apart by what made them: a root shows its
   seed; a noise variation its own variation seed and strength; an img2img
-  child its seed and denoise; an upscale its upscaler and scale.
+  child its seed and denoise; an upscale its upscaler and scale; an edit
+  what it did (region, pan side and fraction, zoom factor), seed and strength.
 - ``image_card(studio, record, key, here)`` draws one image (filling its
   column, so images of one size share one display size) with its actions.
-  U / V·s / V·S go through ``gwen.ui.actions`` (performed here, or on the page
-  that performs them, which says so). Rating, ♥ and tags act at once through
+  U / V·s / V·S / ✎ (Vary Region, Pan, Zoom Out) go through
+  ``gwen.ui.actions`` (performed here, or on the page that performs them, which
+  says so). Rating, ♥ and tags act at once through
   the facade; their widgets are keyed by the record's current marks, so a mark
   changed elsewhere shows up here.
 - ``grid(studio, records, key, here, pending, slot)`` lays out a grid; when a
@@ -40,6 +42,8 @@ def caption(record: ImageRecord) -> str:
     parts: list = []
     if record.op == "upscale" and isinstance(p.get("upscale"), dict):
         parts.append(f"{Path(str(p['upscale'].get('model'))).name} ×{p['upscale'].get('scale', 0):g}")
+    elif isinstance(p.get("edit"), dict) and p.get("denoise") is not None:  # inpaint, pan, zoom
+        parts.append(f"{_edit_words(p['edit'])} · seed {p.get('seed')} · strength {p['denoise']:g}")
     elif record.op == "vary" and "noise" in modes and chain and isinstance(chain[-1], dict):
         parts.append(f"var seed {chain[-1].get('seed')} @ {chain[-1].get('strength', 0):g}")
     elif p.get("init_image_id") and p.get("denoise") is not None:
@@ -50,6 +54,14 @@ def caption(record: ImageRecord) -> str:
         parts.append(joined([f"cfg {p['guidance']:g}" if isinstance(p.get("guidance"), (int, float)) else None,
                              f"{p['steps']} steps" if p.get("steps") else None, p.get("scheduler")]))
     return joined([short_id(record.id), record.op, *parts])
+
+
+def _edit_words(edit: dict) -> str:
+    if edit.get("kind") == "pan":
+        return f"pan {edit.get('side')} {edit.get('fraction', 0):g}"
+    if edit.get("kind") == "zoom":
+        return f"zoom out {edit.get('factor', 0):g}×"
+    return "region " + ("box" if edit.get("box") else "mask")
 
 
 def made_by(record: ImageRecord) -> str:
@@ -65,13 +77,15 @@ def image_card(studio, record: ImageRecord, key: str, here: str, *, thumbnail: b
     st.image(str(path), caption=caption(record), width="stretch")
     if not actions_row:
         return
-    u, vs, vS, tree = st.columns(4)
+    u, vs, vS, edit, tree = st.columns(5)
     u.button("U", key=f"u-{key}", help="upscale this image", on_click=actions.ask,
              args=("upscale", record.id, None, here))
     vs.button("V·s", key=f"vs-{key}", help="subtle variations", on_click=actions.ask,
               args=("vary", record.id, "subtle", here))
     vS.button("V·S", key=f"vS-{key}", help="strong variations", on_click=actions.ask,
               args=("vary", record.id, "strong", here))
+    edit.button("✎", key=f"edit-{key}", help="Vary (Region), Pan, Zoom Out: on the Edit page", on_click=actions.ask,
+                args=("edit", record.id, None, here))
     tree.page_link(PAGES["lineage"], label="Tree", query_params={"id": record.id}, help="open in Lineage")
     marks(studio, record, key)
 

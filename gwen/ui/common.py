@@ -28,6 +28,7 @@ PAGES = {
     "upscale": "pages/5_Upscale.py",
     "queue": "pages/6_Queue.py",
     "compare": "pages/7_Compare.py",
+    "edit": "pages/8_Edit.py",
 }
 TITLES = {script: name.capitalize() for name, script in PAGES.items()}
 SHORT = 8  # characters of an id the UI shows
