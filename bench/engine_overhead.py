@@ -85,7 +85,7 @@ def build(args) -> Section:
 
     runs = 2 if args.quick else args.runs
     cases = [("tiny", 64, 4, 2 if args.quick else args.tiny_runs)]
-    cases += [] if args.quick else [("SD1.5 shape", 64, 1, runs)]
+    cases += [] if args.quick or args.tiny_only else [("SD1.5 shape", 64, 1, runs)]
     rows, goals, raw = [], [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -129,4 +129,5 @@ def build(args) -> Section:
 if __name__ == "__main__":
     cli(build, __doc__.splitlines()[0],
         lambda p: (p.add_argument("--runs", type=int, default=5, help="runs of the SD1.5-shape contenders"),
+                   p.add_argument("--tiny-only", action="store_true", help="skip the SD1.5-shape pipeline"),
                    p.add_argument("--tiny-runs", type=int, default=15, help="runs of the tiny-model contenders")))

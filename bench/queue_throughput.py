@@ -3,7 +3,8 @@ and seeds (tiny model, CPU).
 
 Two contenders run interleaved (A B, B A, …) on one loaded pipeline:
 - bare: ``pipe(prompt, generator=torch.Generator(seed))`` for each of the 40 prompts, images discarded;
-- GWEN queue: the 40 prompts added as one typed batch (``queue_add_text``, one image each, the same seeds) and
+- GWEN queue: the 40 prompts added as one typed batch (``queue_add_text``: one job per prompt, one image each,
+  seed 1000 for each, as a batch file's defaults give it; the bare loop uses the same seed) and
   the studio's queue runner run until the queue is empty: every job claimed, rendered, its PNG written
   (atomically, fsynced) and its rows committed with the job marked done, journals included.
 Throughput is jobs per second; the goal (issue 16, S2) is GWEN ≥ 0.95 × bare.
@@ -46,24 +47,28 @@ def build(args) -> Section:
             pipe.scheduler = engine._scheduler(loaded, "Euler a")
             for k, prompt in enumerate(prompts):
                 pipe(prompt=prompt, num_inference_steps=STEPS, guidance_scale=5.0, height=SIZE, width=SIZE,
-                     generator=[torch.Generator("cpu").manual_seed(1000 + k)], output_type="pil")
+                     generator=[torch.Generator("cpu").manual_seed(1000)], output_type="pil")
 
-        def queue() -> None:
-            for k, prompt in enumerate(prompts):  # one job per prompt, each with its own seed
-                studio.queue_add_text(prompt, defaults={**options, "n": 1, "seed": 1000 + k}, name=f"bench {k}")
-            summary = studio.queue_runner(poll_seconds=0.05).run(until_empty=True)
+        def queue(in_flight: int | None = None) -> None:
+            studio.queue_add_text("\n".join(prompts), defaults={**options, "n": 1, "seed": 1000}, name="bench")
+            runner = studio.queue_runner(poll_seconds=0.05)
+            runner.concurrency = in_flight or runner.concurrency
+            summary = runner.run(until_empty=True)
             assert summary.done >= jobs, summary
 
-        times = side_by_side({"bare": bare, "queue": queue}, runs)
+        times = side_by_side({"bare": bare, "queue": queue, "queue_two": lambda: queue(2)}, runs)
         studio.close()
     m = {k: median(v) for k, v in times.items()}
     ratio = m["bare"] / m["queue"]  # throughput ratio: GWEN jobs/s over bare images/s
     rows = [f"| bare diffusers loop, {jobs} images | {m['bare']:.2f} s | {jobs / m['bare']:.2f} /s | 1.00 |",
-            f"| GWEN queue, {jobs} single-image jobs | {m['queue']:.2f} s | {jobs / m['queue']:.2f} /s | "
-            f"**{ratio:.3f}** |"]
+            f"| GWEN queue, {jobs} single-image jobs (default: 1 in flight) | {m['queue']:.2f} s | "
+            f"{jobs / m['queue']:.2f} /s | "
+            f"**{ratio:.3f}** |",
+            f"| GWEN queue, two jobs in flight (`GWEN_QUEUE_IN_FLIGHT=2`) | {m['queue_two']:.2f} s | "
+            f"{jobs / m['queue_two']:.2f} /s | {m['bare'] / m['queue_two']:.3f} |"]
     table = "\n".join(["| contender | median time | throughput | vs bare |", "|---|---|---|---|", *rows])
     method = (f"`python bench/queue_throughput.py`: tiny model, {SIZE}², {STEPS} steps, Euler a, guidance 5; "
-              f"{jobs} prompts with seeds 1000…; contenders interleaved, median of {runs} runs after one warm-up. "
+              f"{jobs} prompts, seed 1000; contenders interleaved, median of {runs} runs after one warm-up. "
               "The queue run includes adding the jobs, claiming each, its PNG (atomic, fsynced), its rows and "
               "the job's state in the catalog and the jobs journal.")
     goal = Goal(f"queue throughput ≥ {GOAL} × a bare diffusers loop ({jobs} single-image jobs, tiny)",

@@ -166,3 +166,30 @@ def tour(page, url: str, studio, shots: Path) -> dict[str, str]:
     expect(page.get_by_text("Latest images")).to_be_visible()
     shoot(page, shots, "home")
     return {"upscale": up.id, "source": up.parent_id, "vary": first.id}
+
+
+def tour_edits_and_taste(page, url: str, studio, shots: Path, image_id: str) -> None:
+    """The README's pictures of issue 15: Vary (Region) and Zoom Out on the Edit page, and the taste panel of
+    the Variations page after some ratings (``python -m tests.screenshots`` only)."""
+    from playwright.sync_api import expect
+
+    from gwen.records import SearchQuery
+
+    page.goto(f"{url}/Edit?id={image_id}")
+    page.get_by_role("button", name="Vary (Region)").click()
+    expect(page.get_by_text("Vary (Region) of")).to_be_visible()
+    expect(page.locator('[data-testid="stImage"] img')).to_have_count(4, timeout=120_000)
+    shoot(page, shots, "edit-region")
+    page.get_by_role("button", name="Zoom Out 2×").click()
+    expect(page.get_by_text("Zoom Out 2× of")).to_be_visible()
+    expect(page.locator('[data-testid="stImage"] img')).to_have_count(4, timeout=120_000)
+    shoot(page, shots, "edit-zoom")
+    for k, record in enumerate(studio.search(SearchQuery(limit=12))[0]):
+        studio.rate(record.id, 5 if record.params.get("guidance", 0) >= 5 else 1 + k % 3)
+    page.goto(f"{url}/Variations?id={image_id}")
+    taste = page.get_by_role("slider", name="Taste")
+    taste.focus()
+    for _ in range(14):  # 0.7
+        taste.press("ArrowRight")
+    expect(page.get_by_text("Why: what your ratings like")).to_be_visible()
+    shoot(page, shots, "variations-taste")

@@ -2,7 +2,8 @@
 
 The test suite never writes into the repository; this command does, on purpose. It builds the tiny models into a
 temporary GWEN_HOME, starts the dashboard, walks the loop in Debian's chromium (``tests.browser.tour``) and saves
-a full-page screenshot of every page once every image on it has loaded.
+a full-page screenshot of every page once every image on it has loaded, then the Edit page's Vary (Region)
+and Zoom Out and the Variations page's taste panel.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tests.browser import ROOT, browser_page, dashboard, tour
+from tests.browser import ROOT, browser_page, dashboard, tour, tour_edits_and_taste
 
 
 def main() -> None:
@@ -32,7 +33,8 @@ def main() -> None:
         staging = Path(tmp) / "shots"
         with dashboard(home, {"GWEN_MODEL": str(model), "GWEN_UPSCALER": str(esrgan)}) as (url, _proc), \
                 browser_page() as page:
-            tour(page, url, Studio(home), staging)
+            made = tour(page, url, Studio(home), staging)
+            tour_edits_and_taste(page, url, Studio(home), staging, made["source"])
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         for shot in sorted(staging.glob("*.png")):

@@ -77,7 +77,8 @@ def image_card(studio, record: ImageRecord, key: str, here: str, *, thumbnail: b
     st.image(str(path), caption=caption(record), width="stretch")
     if not actions_row:
         return
-    u, vs, vS, edit, tree = st.columns(5)
+    u, vs, vS = st.columns(3)  # two rows: five buttons in one row of a 4-wide grid cut their labels
+    edit, tree = st.columns(2)
     u.button("U", key=f"u-{key}", help="upscale this image", on_click=actions.ask,
              args=("upscale", record.id, None, here))
     vs.button("V·s", key=f"vs-{key}", help="subtle variations", on_click=actions.ask,
