@@ -3,8 +3,8 @@
 Contract:
 - ``QueueRunner(studio, jobs, concurrency)`` runs pending jobs oldest first, ``concurrency`` at a time (on a
   local studio ``GWEN_QUEUE_IN_FLIGHT``, default 1: its engine renders one at a time, and a second job only
-  overlaps the last one's writes; the number of render replicas of a pool), through the studio's public methods only. It is
-  crash-safe: a job's image ids are derived from the job id (``JobRun``), its files are written (atomically)
+  overlaps the last one's writes; the number of render replicas of a pool), through the studio's public methods
+  only. It is crash-safe: a job's image ids are derived from the job id (``JobRun``), its files are written (atomically)
   before its rows, and the rows commit in the same transaction that marks the job done. After a kill -9 the next
   runner puts interrupted jobs back to pending (their attempt given back) and re-renders them deterministically
   into the same paths; nothing cataloged is replaced. A failing job records its error and the queue moves on;
@@ -112,6 +112,7 @@ class QueueRunner:
         self.concurrency = max(1, int(concurrency))
         self.stop_event = threading.Event()
         self._in_flight: dict[str, list] = {}  # job id -> [job, (done, total)]
+        self._started: list[str] = []  # ids of the jobs this runner started, in order (a remote follower's record)
         self._state = threading.Lock()
         self._lock_handle = None
 
@@ -129,6 +130,12 @@ class QueueRunner:
     def in_flight(self) -> list[tuple[JobRecord, tuple[int, int]]]:
         with self._state:
             return [(job, progress) for job, progress in self._in_flight.values()]
+
+    def started_ids(self) -> list[str]:
+        """Every job this runner started, in order, also those already finished (so a follower that polls
+        misses none)."""
+        with self._state:
+            return list(self._started)
 
     # one runner per home --------------------------------------------------------
     def _acquire(self) -> None:
@@ -197,6 +204,7 @@ class QueueRunner:
         last_check = [0.0]
         with self._state:
             self._in_flight[job.id] = [job, (0, 0)]
+            self._started.append(job.id)
 
         def step(done: int, total: int) -> None:
             with self._state:

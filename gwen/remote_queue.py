@@ -3,7 +3,8 @@
 Contract:
 - ``RemoteQueueRunner`` has the local ``QueueRunner``'s interface (``run``, ``stop_event``, ``current``,
   ``progress``): ``run`` asks the server's runner to start, then follows ``/api/runner`` — each job that starts
-  is reported to ``on_job``, its steps to ``on_step`` — until the queue is empty (``until_empty``) or
+  is reported to ``on_job`` (from the runner's list of started jobs, so a job that starts and ends between two
+  polls is reported too), its steps to ``on_step`` — until the queue is empty (``until_empty``) or
   ``stop_event`` is set; a runner it started itself is stopped again when it returns. The summary counts what
   the server's queue finished meanwhile.
 - ``RemoteRunner``: the Queue page's start/stop/state controls for a remote service.
@@ -42,21 +43,21 @@ class RemoteQueueRunner:
         started_here = not state["running"]
         if started_here:
             state = self.studio._json("POST", "/api/runner/start")
-        seen: set[str] = set()
+        flying_now = {f["job"]["id"] for f in state.get("in_flight", [])}
+        seen: set[str] = set() if started_here else set(state.get("started", [])) - flying_now
+        reported = len(seen)
         try:
             while not self.stop_event.is_set():
                 self._state = state
+                for job in self._new_jobs(state, seen):  # also the ones that started and ended between two polls
+                    if on_job:
+                        on_job(job, len(seen) - reported, len(seen) - reported + state["counts"].get("pending", 0))
                 for flight in state.get("in_flight", []):
-                    job = JobRecord.from_dict(flight["job"])
-                    if job.id not in seen:
-                        seen.add(job.id)
-                        if on_job:
-                            on_job(job, len(seen), len(seen) + state["counts"].get("pending", 0))
                     if on_step and flight.get("total"):
                         on_step(flight["done"], flight["total"])
                 counts = state.get("counts", {})
                 idle = not counts.get("pending") and not counts.get("running")
-                if (until_empty and idle) or (max_jobs is not None and len(seen) >= max_jobs and idle) \
+                if (until_empty and idle) or (max_jobs is not None and len(seen) - reported >= max_jobs and idle) \
                         or not state["running"]:
                     break
                 self.stop_event.wait(self.poll_seconds)
@@ -72,6 +73,17 @@ class RemoteQueueRunner:
             from gwen.errors import GwenError
             raise GwenError(f"the server's queue runner stopped: {state['last_error']}")
         return summary
+
+
+    def _new_jobs(self, state: dict[str, Any], seen: set[str]) -> list[JobRecord]:
+        """The jobs the server's runner started that this follower has not reported yet, in order."""
+        flying = {f["job"]["id"]: JobRecord.from_dict(f["job"]) for f in state.get("in_flight", [])}
+        new_ids = [i for i in dict.fromkeys([*state.get("started", []), *flying]) if i not in seen]
+        known = dict(flying)
+        if any(i not in known for i in new_ids):  # started and already ended: read it from the queue
+            known.update({job.id: job for job in self.studio.queue_list()})
+        seen.update(new_ids)
+        return [known[i] for i in new_ids if i in known]
 
 
 class RemoteRunner:

@@ -54,6 +54,7 @@ class RunnerBox:
         done, total = flying[0][1] if flying else (0, 0)
         return {"running": running, "current": current.to_dict() if current else None, "done": done, "total": total,
                 "in_flight": [{"job": job.to_dict(), "done": d, "total": t} for job, (d, t) in flying],
+                "started": self.runner.started_ids() if self.runner is not None else [],
                 "last_error": self.error, "counts": self.studio.queue_counts()}
 
 
