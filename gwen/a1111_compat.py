@@ -115,7 +115,6 @@ def info_json(records: list, infotexts: list[str], request: dict[str, Any], mode
     })
 
 
-_RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _RE_SIZE = re.compile(r"^(\d+)x(\d+)$")
 _DEFAULTS = {"Clip skip": "1", "Hires resize-1": 0, "Hires resize-2": 0, "Hires sampler": "Use same sampler",
              "Hires checkpoint": "Use same checkpoint", "Hires prompt": "", "Hires negative prompt": "",
@@ -126,25 +125,13 @@ _DEFAULTS = {"Clip skip": "1", "Hires resize-1": 0, "Hires resize-2": 0, "Hires 
 
 
 def generation_parameters(infotext: str) -> dict[str, Any]:
-    """A1111's ``parse_generation_parameters``: Prompt, Negative prompt, each ``key: value`` as a string."""
-    *lines, last = (infotext or "").strip().split("\n")
-    if len(_RE_PARAM.findall(last)) < 3:
-        lines.append(last)
-        last = ""
-    prompt, negative, in_negative = [], [], False
-    for line in lines:
-        line = line.strip()
-        if line.startswith("Negative prompt:"):
-            in_negative, line = True, line[len("Negative prompt:"):].strip()
-        (negative if in_negative else prompt).append(line)
-    result: dict[str, Any] = {"Prompt": "\n".join(prompt), "Negative prompt": "\n".join(negative)}
-    for key, value in _RE_PARAM.findall(last):
-        value = value.strip()
-        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                value = value[1:-1]
+    """A1111's ``parse_generation_parameters``: Prompt, Negative prompt, each ``key: value`` as a string (sizes as
+    ``KEY-1`` / ``KEY-2``), then A1111's defaults for what the text does not say."""
+    from gwen.formats.a1111 import split_infotext
+
+    prompt, negative, fields = split_infotext(infotext or "")
+    result: dict[str, Any] = {"Prompt": prompt, "Negative prompt": negative}
+    for key, value in fields.items():
         size = _RE_SIZE.match(value)
         if size:
             result[f"{key}-1"], result[f"{key}-2"] = size.group(1), size.group(2)
