@@ -22,6 +22,7 @@ from PIL import Image, PngImagePlugin
 from gwen.errors import DiskFull, ImageRejected, ModelUnavailable
 from gwen.records import JobRecord, SearchQuery
 from tests.conftest import ROOT, run_cli
+from tests.disks import small_tmpfs
 from tests.servers import TOKEN, served_home, start_server, stop
 from tests.test_pages import GENERATE, LINEAGE, UPSCALE, VARIATIONS, app, button, texts
 
@@ -240,19 +241,13 @@ def test_12_11_a_runner_killed_mid_job_gives_the_attempt_back_on_the_next_run(ho
 
 @pytest.fixture(scope="module")
 def full_disk_run(tmp_path_factory, shared_engine, tiny_models):
-    """A runner working on a GWEN_HOME on a small tmpfs (skipped, with the reason, where `mount` is not permitted, as
-    in test_hardening) whose disk fills once it has claimed the first of two jobs. Returns the jobs as they stand
-    right after the runner stopped, and after a second run once there is room again."""
+    """A runner working on a GWEN_HOME on a small tmpfs (``tests.disks``) whose disk fills once it has claimed the
+    first of two jobs. Returns the jobs as they stand right after the runner stopped, and after a second run once
+    there is room again."""
     from gwen.studio import Studio
 
     root = tmp_path_factory.mktemp("gaps-full-disk")
-    mount = root / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"a disk-full run needs to mount a tmpfs, which is not permitted here: {done.stderr.strip()}")
-    try:
+    with small_tmpfs(root / "disk") as mount:
         home, filler = mount / "home", mount / "filler"
         studio = Studio(home, engine=shared_engine)
         batch = root / "two.txt"
@@ -284,8 +279,6 @@ def full_disk_run(tmp_path_factory, shared_engine, tiny_models):
                "when_stopped": when_stopped, "summary": summary, "after": {j.id: j for j in studio.queue_list()},
                "pngs_after": _pngs(home)}
         studio.close()
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def test_12_12_a_runner_that_hits_a_full_disk_stops_without_failing_the_job_which_runs_once_there_is_room(

@@ -25,6 +25,7 @@ from gwen.errors import InvalidInput, ModelUnavailable
 from gwen.journal import JsonlLog
 from gwen.records import Filter, SearchQuery
 from tests.conftest import ROOT, run_cli
+from tests.disks import small_tmpfs
 from tests.servers import start_server, stop
 
 TOKEN = "hardening-token-0123456789"
@@ -349,15 +350,10 @@ def test_11_reindex_restores_the_queue_and_an_interrupted_attempt_does_not_count
 @pytest.fixture
 def full_disk(tmp_path, tiny_sd):
     """GWEN_HOME on a small tmpfs, with a catalog and two images, then filled to the last byte."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"a disk-full run needs to mount a tmpfs, which is not permitted here: {done.stderr.strip()}")
-    try:
+    from gwen.studio import Studio
+
+    with small_tmpfs(tmp_path / "disk") as mount:
         home = mount / "home"
-        from gwen.studio import Studio
         seeded = Studio(home).generate("before the disk filled", model=tiny_sd, n=2, seed=1, steps=2)
         with open(mount / "filler", "wb") as handle:
             try:
@@ -367,8 +363,6 @@ def full_disk(tmp_path, tiny_sd):
             except OSError:
                 pass
         yield {"home": home, "mount": mount, "seeded": seeded}
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def test_12_a_full_disk_is_reported_as_itself_and_leaves_nothing_half_written(full_disk, tiny_sd, tmp_path):
