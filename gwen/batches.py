@@ -8,7 +8,8 @@ Contract:
 - ``plan_batch`` / ``plan_entries`` turn entries into ``JobRecord``s, fully resolved (every seed and sampler
   seed fixed now) and validated through the studio's public methods: prompts and settings, the models and
   upscalers of jobs and of their ``then`` follow-ups (a path the server may not open is refused now). A job is
-  ``generate`` (``prompt`` or ``prompts``, ``n``, ``seed`` ...; ``then`` lists follow-ups run on each result),
+  ``generate`` (``prompt`` or ``prompts``, ``n``, ``seed``, ``styles`` ...; ``then`` lists follow-ups run on each
+  result),
   ``reroll`` / ``vary`` / ``upscale`` of an ``image`` id, or ``upscale`` of every image matching ``where``
   (``{"min_rating": 4}``). Any error names the file and the line of its job (or ``job N``).
 """
@@ -30,7 +31,7 @@ from gwen.records import JobRecord, SearchQuery
 
 JOB_KINDS = ("generate", "reroll", "vary", "upscale")
 GENERATE_KEYS = {"kind", "prompt", "prompts", "negative", "negative_prompt", "model", "n", "seed", "steps", "guidance",
-                 "width", "height", "size", "scheduler", "then", "max_attempts"}
+                 "width", "height", "size", "scheduler", "styles", "then", "max_attempts"}
 IMAGE_JOB_KEYS = {"reroll": {"kind", "image", "n", "seed", "max_attempts"},
                   "vary": {"kind", "image", "n", "seed", "strength", "mode", "lock", "prompt", "max_attempts"},
                   "upscale": {"kind", "image", "where", "model", "scale", "tile", "pre_shrink", "max_attempts"}}
@@ -243,7 +244,17 @@ def _generate_options(settings: dict[str, Any], prompt: Any, rng: random.Random)
         seed = rng.randrange(0, MAX_SEED - 64)
     return dict(prompt=prompt, negative=settings.get("negative", settings.get("negative_prompt", "")) or "",
                 model=settings.get("model"), n=n, seed=seed, steps=settings.get("steps"),
-                guidance=settings.get("guidance"), width=width, height=height, scheduler=settings.get("scheduler"))
+                guidance=settings.get("guidance"), width=width, height=height, scheduler=settings.get("scheduler"),
+                styles=_styles(settings.get("styles")))
+
+
+def _styles(given: Any) -> list[str] | None:
+    """A job's ``styles``: a list of names, or one name as text."""
+    if given is None or isinstance(given, list):
+        return given
+    if isinstance(given, str):
+        return [given]
+    raise InvalidInput(f"styles={given!r}: must be a list of style names")
 
 
 def _image_spec(kind: str, image_id: str, base: dict[str, Any], rng: random.Random, upscaler: str

@@ -44,6 +44,9 @@ from gwen.journal import JobJournal
 from gwen.records import FILTER_FIELDS, JOB_STATUSES, MIN_PREFIX, OPERATORS, ImageRecord, JobRecord, SearchQuery
 
 
+# The prompt styles an image was rendered with (gwen.styles), as a list; [] when none.
+STYLES = "coalesce(CAST(json_extract(params_json, '$.styles') AS VARCHAR[]), [])"
+NO_STYLE = "(no style)"
 _COLUMNS = ("id, created_at, path, width, height, op, parent_id, root_id, params_json, params_hash, variation_json, "
             "batch_id, batch_index, batch_size, model_hash, rating, favorite, tags, deleted, duration_ms, device, "
             "dtype, versions_json, file_sha256, import_source, worker")
@@ -259,8 +262,10 @@ class Catalog(CatalogFile):
                                   count(*) FILTER (WHERE favorite AND NOT deleted), max(created_at)
                                   FROM images""").fetchone()
         by_op = dict(self.con.execute("SELECT op, count(*) FROM images WHERE NOT deleted GROUP BY op").fetchall())
+        by_style = dict(self.con.execute(f"SELECT style, count(*) FROM (SELECT unnest({STYLES}) AS style FROM images "
+                                         "WHERE NOT deleted) GROUP BY style ORDER BY count(*) DESC, style").fetchall())
         return {"images": row[0], "deleted": row[1], "favorites": row[2],
-                "latest": row[3].isoformat() if row[3] else None, "by_op": by_op}
+                "latest": row[3].isoformat() if row[3] else None, "by_op": by_op, "by_style": by_style}
 
 
 _JOB_COLUMNS = ("id, created_at, updated_at, kind, spec_json, status, attempts, max_attempts, cancel_requested, "
@@ -507,6 +512,9 @@ def _where(query: SearchQuery) -> tuple[str, list]:
     for tag in query.tags:
         clauses.append("list_contains(tags, ?)")
         args.append(tag)
+    for style in query.styles:
+        clauses.append(f"list_contains({STYLES}, ?)")
+        args.append(style)
     if query.since:
         clauses.append("created_at >= ?")
         args.append(datetime.combine(query.since, datetime.min.time(), tzinfo=timezone.utc))
@@ -665,6 +673,7 @@ RATING_GROUPS = {
     "guidance": "CAST(floor(guidance / 2) * 2 AS INTEGER)::VARCHAR || '–' || "
                 "CAST(floor(guidance / 2) * 2 + 2 AS INTEGER)::VARCHAR",
     "steps": "CAST(steps AS VARCHAR)", "scheduler": "scheduler", "model": "model",
+    "style": "style",  # one group per style an image was rendered with (a row per style), NO_STYLE for none
 }
 
 
@@ -672,6 +681,12 @@ def _rating_by(con, by: str, query: SearchQuery | None) -> list[dict[str, Any]]:
     if by not in RATING_GROUPS:
         raise InvalidInput(f"group by {by!r}: choose one of {', '.join(RATING_GROUPS)}")
     where, args = _where(query or SearchQuery())
+    if by == "style":
+        rows = con.execute(
+            f"SELECT style AS grp, avg(rating), count(*) FROM (SELECT unnest(CASE WHEN len({STYLES}) = 0 THEN "
+            f"['{NO_STYLE}'] ELSE {STYLES} END) AS style, rating FROM images WHERE {where} AND rating > 0) "
+            "GROUP BY grp ORDER BY avg(rating) DESC, grp", args).fetchall()
+        return [{"group": g, "mean_rating": round(float(m), 2), "images": int(c)} for g, m, c in rows]
     rows = con.execute(
         f"SELECT {RATING_GROUPS[by]} AS grp, avg(rating), count(*) FROM images "
         f"WHERE {where} AND rating > 0 AND {by} IS NOT NULL GROUP BY grp ORDER BY min({by})", args).fetchall()

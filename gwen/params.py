@@ -21,6 +21,9 @@ Contract:
 - ``edit`` (``gwen.edit_spec.EditSpec``: Vary Region, Pan, Zoom Out of
   ``init_image_id``, ``denoise`` its strength) is likewise left out when None;
   ``infotext()`` writes A1111's "Mask blur", "Inpaint area", "Masked content".
+- ``styles``: the names of the prompt styles (``gwen.styles``) the prompt and negative were expanded with; the
+  prompt fields hold the expanded text, which is what renders. Left out when empty, like ``loras``;
+  ``infotext()`` writes them as "Styles array" (the key A1111's PNG Info gives the styles it finds).
 
 No torch, no I/O: this module is safe to import anywhere (light installs too).
 """
@@ -38,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from gwen.edit_spec import EditSpec
 from gwen.errors import InvalidInput
 from gwen.prompt_tags import check_lora_name, check_lora_weight, lora_tags
+from gwen.styles import check_names as check_style_names
 
 MAX_PROMPT_CHARS = 2000
 MAX_STEPS = 150
@@ -194,6 +198,8 @@ class ImageParams(BaseModel):
     loras: tuple[LoraRef, ...] = ()
     # An edit of init_image_id (Vary Region, Pan, Zoom Out; gwen.edit_spec), denoise being its strength.
     edit: EditSpec | None = None
+    # The prompt styles the prompt and negative were expanded with (gwen.styles), in order; a record, not a recipe.
+    styles: tuple[str, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -269,6 +275,13 @@ class ImageParams(BaseModel):
             raise ValueError(f"denoise={v!r}: must be greater than 0 and at most 1")
         return v
 
+    @field_validator("styles", mode="before")
+    @classmethod
+    def _styles(cls, v: Any) -> tuple[str, ...]:
+        if not isinstance(v, (list, tuple)) or not all(isinstance(n, str) for n in v):
+            raise ValueError(f"styles={v!r}: must be a list of style names")
+        return check_style_names(v)  # InvalidInput is a ValueError
+
     @field_validator("variations")
     @classmethod
     def _chain(cls, v: tuple) -> tuple:
@@ -314,6 +327,8 @@ class ImageParams(BaseModel):
         data = self.model_dump(mode="json")
         if not data["loras"]:
             del data["loras"]  # params without LoRAs keep their pre-LoRA canonical JSON, hash and ids
+        if not data["styles"]:
+            del data["styles"]  # likewise for params without styles
         if self.edit is None:
             del data["edit"]  # likewise for params that are not an edit
         else:
@@ -348,6 +363,8 @@ class ImageParams(BaseModel):
         if hashed:  # A1111: Lora hashes: "name: 0123456789ab, other: ..."
             fields["Lora hashes"] = ", ".join(f"{lora.name.replace(':', '').replace(',', '')}: {lora.hash}"
                                               for lora in hashed)
+        if self.styles:
+            fields["Styles array"] = json.dumps(list(self.styles), ensure_ascii=False)
         if len(self.variations) == 1:
             fields["Variation seed"] = self.variations[0].seed
             fields["Variation seed strength"] = f"{self.variations[0].strength:g}"

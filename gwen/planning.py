@@ -4,6 +4,10 @@ Contract:
 - ``plan_generate`` returns the validated params of a grid: seeds ``seed, seed+1, ...``, values not given taken
   from the model's preset, an optional noise chain kept on every image, an optional init image (img2img from a
   catalog image, ``denoise`` of it re-noised).
+- ``styles`` (names, ``gwen.styles``) expand the grid's prompt and negative with the user's style book; the params
+  record the expanded text and the names. A variation keeps its parent's; one with a remixed prompt has the
+  parent's styles applied to the new prompt (when the parent's text still holds them; otherwise the new prompt is
+  taken as typed and the child names no style).
 - ``plan_variations`` samples the children of a catalog image (``gwen.variation``): the dashboard's preview
   table and exactly what ``render_planned`` then renders. With ``taste`` T > 0 it fits the user's taste
   (``gwen.taste``) on the rated images (``Library.rated_rows``, once per ratings snapshot) and the jitter leans
@@ -26,6 +30,8 @@ from gwen.errors import InvalidInput
 from gwen.params import MAX_IMAGES_PER_REQUEST, MAX_SEED, ImageParams, canonical_scheduler
 from gwen.presets import preset_for, preset_named
 from gwen.records import ImageRecord
+from gwen.styles import apply as apply_styles
+from gwen.styles import extract as extract_styles
 from gwen.taste import TasteModel
 
 
@@ -40,8 +46,10 @@ class Planner:
                       seed: int | None = None, steps: int | None = None, guidance: float | None = None,
                       width: int | None = None, height: int | None = None, scheduler: str | None = None,
                       variations: Iterable[dict] | None = None, init_image_id: str | None = None,
-                      denoise: float | None = None) -> list[ImageParams]:
+                      denoise: float | None = None, styles: Iterable[str] | None = None) -> list[ImageParams]:
         check_n(n)
+        chosen = self.preferences.style_book().pick(styles) if styles else []
+        prompt, negative = apply_styles(prompt, negative, chosen)
         if init_image_id is not None:
             init_image_id = self.library.get(init_image_id).id  # NotFound before anything renders
         model = model or self.preferences.default_model()
@@ -55,7 +63,8 @@ class Planner:
             width=width if width is not None else (preset.size if preset else 512),
             height=height if height is not None else (preset.size if preset else 512),
             scheduler=scheduler or (preset.scheduler if preset else "Euler a"), seed=seed,
-            variations=tuple(variations or ()), init_image_id=init_image_id, denoise=denoise)
+            variations=tuple(variations or ()), init_image_id=init_image_id, denoise=denoise,
+            styles=tuple(style.name for style in chosen))
         return [base] + [base.replace(seed=seed + i) for i in range(1, n)]
 
     def plan_reroll(self, image_id: str, n: int = 4, seed: int | None = None
@@ -89,7 +98,20 @@ class Planner:
                                              fitted if note is None else None)
         if model:
             children = [child.replace(model=model) for child in children]
+        if prompt is not None and children and children[0].styles:
+            children = self._restyled(children, self.params_of(parent))
         return parent, children, plan
+
+    def _restyled(self, children: list[ImageParams], parent: ImageParams) -> list[ImageParams]:
+        """Remixed children with the parent's styles applied to the new prompt, or naming none (module docs)."""
+        book = self.preferences.style_book()
+        chosen = [book.styles[name] for name in parent.styles if name in book.styles]
+        own = extract_styles(parent.prompt, parent.negative_prompt, chosen) \
+            if len(chosen) == len(parent.styles) else None
+        if own is None:
+            return [child.replace(styles=()) for child in children]
+        return [child.replace(**dict(zip(("prompt", "negative_prompt"), apply_styles(child.prompt, own[1], chosen))))
+                for child in children]
 
     def _taste(self, weight: float, modes: tuple[str, ...]) -> tuple[TasteModel | None, str | None, str | None]:
         """(the fitted taste, the ratings snapshot's hash, a note when it cannot lean); nothing is read at 0."""

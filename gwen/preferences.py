@@ -11,6 +11,9 @@ Contract:
   ``missing``.
 - ``list_models()`` / ``list_upscalers()`` / ``list_loras()``: the presets and what lies in the models folder
   (``gwen.model_list``); nothing is loaded.
+- ``style_book()`` / ``list_styles()``: the prompt styles (``gwen.styles``: built-in, ``styles.toml``,
+  ``styles.csv``), read afresh each time so an edited file counts at once. ``save_style`` and ``import_styles``
+  (an A1111 styles.csv's text) validate everything first, then add or replace rows of ``$GWEN_HOME/styles.csv``.
 """
 
 from __future__ import annotations
@@ -91,6 +94,29 @@ class Preferences:
         from gwen.model_list import list_loras
 
         return list_loras(self.boundary.models_dir)
+
+    def style_book(self):
+        from gwen.styles import StyleBook
+
+        return StyleBook.load(self.home)
+
+    def list_styles(self) -> list[dict[str, Any]]:
+        return [style.to_dict() for style in self.style_book().list()]
+
+    def save_style(self, name: str, prompt: str, negative_prompt: str = "") -> dict[str, Any]:
+        from gwen.styles import make_style, save_csv
+
+        self.style_book()  # a damaged styles file is reported before anything is written
+        return save_csv(self.home, [make_style(name, prompt, negative_prompt)])
+
+    def import_styles(self, text: str | bytes, name: str = "styles.csv") -> dict[str, Any]:
+        from gwen.styles import read_csv, save_csv
+
+        styles = read_csv(text, name)
+        if not styles:
+            raise InvalidInput(f"{name}: holds no styles (rows of name, prompt, negative_prompt under the header)")
+        self.style_book()
+        return save_csv(self.home, styles)
 
     def model_status(self, ref: str | None = None) -> dict[str, Any]:
         from gwen import hub

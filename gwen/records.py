@@ -145,6 +145,7 @@ class SearchQuery:
     min_rating: int | None = None
     favorite: bool | None = None
     tags: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()  # prompt styles (gwen.styles); every one must have been applied
     since: date | None = None
     until: date | None = None  # inclusive day
     include_deleted: bool = False

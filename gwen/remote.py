@@ -22,12 +22,13 @@ from gwen.errors import ImageRejected, InvalidInput
 from gwen.http_client import RemoteError, Transport  # noqa: F401  (RemoteError: part of this module's API)
 from gwen.records import ImageRecord, JobRecord, SearchQuery, VerifyResult
 from gwen.remote_edits import RemoteEdits
+from gwen.remote_styles import RemoteStyles
 
 IMPORT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 UPLOAD_BATCH = 24 * 1024 * 1024
 
 
-class RemoteStudio(RemoteEdits):  # vary_region, pan, zoom: gwen.remote_edits
+class RemoteStudio(RemoteEdits, RemoteStyles):  # vary_region, pan, zoom: gwen.remote_edits; styles
     def __init__(self, url: str, token: str | None, timeout: float = 10.0, render_timeout: float = 900.0,
                  retries: int = 3, cache_dir: str | Path | None = None):
         self.http = Transport(url, token, timeout, render_timeout, retries)
@@ -325,7 +326,7 @@ def _batches(items: list[tuple[str, bytes]], limit: int) -> list[list[tuple[str,
 
 
 def query_params(query: SearchQuery) -> list[tuple[str, Any]]:
-    """A query as the service's query string (lists as repeated ``filter`` and ``tag``)."""
+    """A query as the service's query string (lists as repeated ``filter``, ``tag``, ``style``)."""
     params: list[tuple[str, Any]] = []
     for key, value in _query_body(query).items():
         params += [(key, v) for v in value] if isinstance(value, list) else [(key, value)]
@@ -337,7 +338,8 @@ def _query_body(query: SearchQuery) -> dict[str, Any]:
                                                                  "sort", "limit", "offset")
                             if getattr(query, key) is not None}
     body.update(descending=query.descending, only_deleted=query.only_deleted, include_deleted=query.include_deleted,
-                filter=[f"{f.field}{f.op}{f.value}" for f in query.filters], tag=list(query.tags))
+                filter=[f"{f.field}{f.op}{f.value}" for f in query.filters], tag=list(query.tags),
+                style=list(query.styles))
     if query.since:
         body["since"] = query.since.isoformat()
     if query.until:

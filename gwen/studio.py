@@ -115,6 +115,15 @@ class Studio(EditsMixin):  # vary_region, pan, zoom: gwen.studio_edits
     def list_loras(self) -> list[dict[str, Any]]:
         return self.preferences.list_loras()
 
+    def list_styles(self) -> list[dict[str, Any]]:
+        return self.preferences.list_styles()
+
+    def save_style(self, name: str, prompt: str, negative_prompt: str = "") -> dict[str, Any]:
+        return self.preferences.save_style(name, prompt, negative_prompt)
+
+    def import_styles(self, text: str | bytes, name: str = "styles.csv") -> dict[str, Any]:
+        return self.preferences.import_styles(text, name)
+
     def engine_status(self) -> dict[str, Any]:
         """Which model is resident, on which device, and the workers that render; loads and imports nothing."""
         status = {**self.rendering.status(), "location": str(self.home), "vram_free_gib": None,

@@ -9,6 +9,7 @@ from gwen.ui.forms import KEEP, generation_settings, kept
 from gwen.ui.models import AUTORUN, model_line
 from gwen.ui.progress import Pending
 from gwen.ui.state import page
+from gwen.ui.styles_view import style_manager, style_picker
 
 HERE = PAGES["generate"]
 studio = page("Generate", HERE)
@@ -18,6 +19,8 @@ actions.breadcrumb()
 prompt = st.text_area("Prompt", key=kept("gen_prompt", ""), persist_state=KEEP,
                       placeholder="a lighthouse at dusk, oil painting")
 negative = st.text_input("Negative prompt", key=kept("gen_negative", ""), persist_state=KEEP)
+chosen_styles = style_picker(studio, prompt, negative)
+style_manager(studio, prompt, negative)
 settings = generation_settings(studio)
 model_line(studio)
 if st.session_state.get("gwen_settings_warning"):
@@ -34,7 +37,8 @@ pending = None
 autorun = st.session_state.pop(AUTORUN, False)  # "Use the offline demo model", or Home's prompt
 if st.button("Generate", type="primary") or autorun:
     pending = Pending("Generating", settings["n"],
-                      lambda **cb: studio.generate(prompt, negative=negative, **settings, **cb), "gwen_grid", again,
+                      lambda **cb: studio.generate(prompt, negative=negative, styles=chosen_styles,
+                                                     **settings, **cb), "gwen_grid", again,
                       note="")
 request = actions.take(HERE)
 if request is not None:

@@ -26,6 +26,9 @@ with st.sidebar:
     min_rating = st.slider("Minimum rating", 0, 5, 0, key="g_rating")
     favorite = st.checkbox("Favorites only", key="g_fav")
     tags = st.text_input("Tags (comma-separated, all must match)", key="g_tags")
+    style_names = sorted({*(guarded(studio.stats) or {}).get("by_style", {}),
+                          *(s["name"] for s in guarded(studio.list_styles) or [])})
+    styles = st.multiselect("Styles (all must match)", style_names, key="g_styles")
     dates = st.date_input("Created between", value=(), key="g_dates")
     guidance = st.slider("Guidance", 0.0, 30.0, (0.0, 30.0), 0.5, key="g_guidance")
     steps = st.slider("Steps", 1, 150, (1, 150), key="g_steps")
@@ -45,7 +48,8 @@ def build_query(page_number: int) -> SearchQuery:
     return SearchQuery(text=text or None, filters=tuple(filters), model=model or None,
                        op=None if op == "any" else op, min_rating=min_rating or None,
                        favorite=True if favorite else None,
-                       tags=tuple(t.strip() for t in tags.split(",") if t.strip()), since=since, until=until,
+                       tags=tuple(t.strip() for t in tags.split(",") if t.strip()), styles=tuple(styles),
+                       since=since, until=until,
                        only_deleted=show_deleted, sort=sort, descending=descending, limit=PAGE_SIZE,
                        offset=page_number * PAGE_SIZE)
 
@@ -154,7 +158,7 @@ if st.query_params.get("id"):
 st.divider()
 st.subheader("What you like")
 st.caption("Among the images the filters above select.")
-chart_by = st.selectbox("Mean rating by", ["guidance", "steps", "scheduler", "model"], key="g_chart")
+chart_by = st.selectbox("Mean rating by", ["guidance", "steps", "scheduler", "model", "style"], key="g_chart")
 rating_rows = guarded(lambda: studio.rating_stats(chart_by, query))
 if rating_rows:
     frame = pd.DataFrame(rating_rows)

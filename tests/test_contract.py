@@ -498,3 +498,45 @@ def test_edits_vary_region_pan_and_zoom_keep_the_image_and_re_render_exactly(bac
     with pytest.raises(InvalidInput, match="zoom factor=9"):
         backend.api.zoom(parent.id, 9)
     assert backend.api.stats()["images"] == count
+
+
+# --- prompt styles (issue 15 §4) ------------------------------------------------------------------------------------
+
+def test_styles_expand_record_filter_and_group(backend, tmp_path):
+    from gwen.styles import BUILT_IN, Style, apply
+
+    kind = backend.kind
+    imported = backend.api.import_styles(b"\xef\xbb\xbfname,prompt,negative_prompt\nInk,\"{prompt}, ink drawing\",color\n"
+                                         b"# a comment,x,y\n", "mine.csv")
+    assert imported["added"] + imported["replaced"] == ["Ink"]
+    assert backend.api.save_style(f"Own {kind}", "my {prompt}")["added"] == [f"Own {kind}"]
+    listed = {s["name"]: s for s in backend.api.list_styles()}
+    assert listed["Ink"] == {"name": "Ink", "prompt": "{prompt}, ink drawing", "negative_prompt": "color",
+                             "source": "styles.csv"}
+    assert listed["Cinematic"]["source"] == "built-in" and listed[f"Own {kind}"]["prompt"] == "my {prompt}"
+    made = backend.api.generate(f"a {kind} style owl", negative="fog", styles=["Ink", "Enhance"], model="tiny-sd",
+                                n=2, seed=5, steps=2)
+    expected = apply(f"a {kind} style owl", "fog", [Style("Ink", "{prompt}, ink drawing", "color"), BUILT_IN[-1]])
+    assert [(r.params["prompt"], r.params["negative_prompt"]) for r in made] == [expected] * 2
+    assert {tuple(r.params["styles"]) for r in made} == {("Ink", "Enhance")}
+    assert gwen_chunk(backend.api.path_of(made[0]))["params"]["styles"] == ["Ink", "Enhance"]
+    owl = SearchQuery(text=f"{kind} style owl", styles=("Ink",))
+    assert backend.api.search(owl)[1] == 2 and backend.api.search(SearchQuery(styles=("Ink", "Anime")))[1] == 0
+    backend.api.rate(made[0].id, 5)
+    backend.api.rate(made[1].id, 3)
+    groups = backend.api.rating_stats("style", SearchQuery(text=f"{kind} style owl"))
+    assert groups == [{"group": "Enhance", "mean_rating": 4.0, "images": 2},
+                      {"group": "Ink", "mean_rating": 4.0, "images": 2}]
+    assert backend.api.stats()["by_style"]["Ink"] >= 2
+    before = (backend.api.stats()["images"], backend.api.list_styles())
+    with pytest.raises(InvalidInput, match="style 'Nope': unknown style"):
+        backend.api.generate("x", styles=["Nope"], model="tiny-sd", n=1)
+    with pytest.raises(InvalidInput, match="bad.csv: line 1: the header"):
+        backend.api.import_styles("foo,bar\n1,2\n", "bad.csv")
+    with pytest.raises(InvalidInput, match="not starting with '#'"):
+        backend.api.save_style("#x", "a {prompt}")
+    assert (backend.api.stats()["images"], backend.api.list_styles()) == before
+    found = json.loads(run_cli(backend, "search", "--style", "Ink", f"{kind} style owl", "--json").stdout)
+    assert {r["id"] for r in found["images"]} == {r.id for r in made}
+    refused = run_cli(backend, "generate", "x", "--style", "Nope", "--model", "tiny-sd")
+    assert refused.returncode == 2 and "unknown style" in refused.stderr

@@ -141,6 +141,25 @@ def test_lora_tags_in_the_prompt_and_the_lora_list(api, remote, server):
     assert missing.status_code == 400 and "nowhere.safetensors" in missing.json()["error"]
 
 
+def test_styles_are_listed_and_applied_like_a1111s(api, remote, server):
+    from gwen.styles import BUILT_IN, apply
+
+    listed = {style["name"]: style for style in api.get_prompt_styles()}
+    assert set(listed["Cinematic"]) == {"name", "prompt", "negative_prompt"}
+    assert listed["Cinematic"]["prompt"] == BUILT_IN[0].prompt
+    result = api.txt2img(prompt="a lantern", negative_prompt="fog", styles=["Cinematic", "Enhance"], seed=3, steps=2,
+                         width=64, height=64)
+    record = remote.get(result.info["gwen_ids"][0])
+    expected = apply("a lantern", "fog", [BUILT_IN[0], BUILT_IN[-1]])
+    assert (record.params["prompt"], record.params["negative_prompt"]) == expected
+    assert record.params["styles"] == ["Cinematic", "Enhance"] and result.info["styles"] == ["Cinematic", "Enhance"]
+    assert result.info["all_prompts"] == [expected[0]]  # A1111 answers with the prompts as rendered
+    before = catalog_size(remote)
+    unknown = post(server, "txt2img", {"prompt": "x", "styles": ["Nope"], "steps": 2, "width": 64, "height": 64})
+    assert unknown.status_code == 400 and "style 'Nope': unknown style" in unknown.json()["error"]
+    assert catalog_size(remote) == before
+
+
 def test_variation_seed_is_a_noise_variation(api, remote):
     result = api.txt2img(prompt="a dune", seed=11, subseed=99, subseed_strength=0.3, steps=2, width=64, height=64)
     record = remote.get(result.info["gwen_ids"][0])

@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInput("serve runs the service here; it cannot be combined with --remote")
         from gwen.cli.serve import run_serve
         return run_serve(args)
-    name = f"queue {args.queue_command}" if args.command == "queue" else args.command
+    name = f"queue {args.queue_command}" if args.command == "queue" else \
+        f"styles {args.styles_command or 'list'}" if args.command == "styles" else args.command
     studio = studio_for(args)
     try:
         return COMMANDS[name](studio, args)

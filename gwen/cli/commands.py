@@ -10,6 +10,7 @@ import sys
 from typing import Any, Callable
 
 from gwen.cli.edits import EDIT_COMMANDS
+from gwen.cli.styles import STYLE_COMMANDS
 from gwen.cli.output import StepBar, image_json, print_differences, print_images
 from gwen.errors import InvalidInput
 from gwen.records import Filter, SearchQuery, parse_day
@@ -28,7 +29,7 @@ def generate(studio, args) -> int:
         records = studio.generate(args.prompt, negative=args.negative, model=args.model, n=args.n, seed=args.seed,
                                   steps=args.steps, guidance=args.guidance, width=width, height=height,
                                   scheduler=args.scheduler, variations=[_variation(v) for v in args.variation],
-                                  init_image_id=args.init, denoise=args.denoise, on_step=bar)
+                                  init_image_id=args.init, denoise=args.denoise, styles=args.styles, on_step=bar)
     finally:
         bar.close()
     print_images(studio, records, args.json)
@@ -41,17 +42,17 @@ def use(studio, args) -> int:
 
     record = studio.get(args.id)
     params = studio.params_of(record)
+    options = generate_options(params, studio.list_styles() if params.styles else None)
     if args.run:
         bar = _bar()
         try:
-            records = studio.generate(params.prompt, n=1, on_step=bar, **generate_options(params))
+            records = studio.generate(options.pop("prompt"), n=1, on_step=bar, **options)
         finally:
             bar.close()
         print_images(studio, records, args.json)
         return 0
-    argv = generate_argv(params)
-    print(json.dumps({"id": record.id, "argv": argv, "command": shlex.join(argv),
-                      "options": {"prompt": params.prompt, **generate_options(params)}}) if args.json
+    argv = generate_argv(params, studio.list_styles() if params.styles else None)
+    print(json.dumps({"id": record.id, "argv": argv, "command": shlex.join(argv), "options": options}) if args.json
           else shlex.join(argv))
     return 0
 
@@ -257,12 +258,14 @@ COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "queue cancel": queue_change, "queue retry": queue_change,
 }
 COMMANDS.update(EDIT_COMMANDS)  # vary-region, pan, zoom: gwen.cli.edits
+COMMANDS.update(STYLE_COMMANDS)  # styles list / save / import: gwen.cli.styles
 
 
 def batch_defaults(args: argparse.Namespace) -> dict[str, Any]:
     width, height = args.size if args.size else (None, None)
     return {"n": args.n, "steps": args.steps, "guidance": args.guidance, "width": width, "height": height,
-            "model": args.model, "seed": args.seed, "scheduler": args.scheduler, "negative": args.negative}
+            "model": args.model, "seed": args.seed, "scheduler": args.scheduler, "negative": args.negative,
+            "styles": args.styles}
 
 
 def query_of(args: argparse.Namespace, paged: bool = True) -> SearchQuery:
@@ -272,6 +275,7 @@ def query_of(args: argparse.Namespace, paged: bool = True) -> SearchQuery:
     return SearchQuery(
         text=args.text, filters=tuple(Filter.parse(f) for f in args.filter), model=args.model, op=args.op,
         min_rating=args.min_rating, favorite=True if args.favorite else None, tags=tuple(args.tag),
+        styles=tuple(args.style),
         since=parse_day(args.since, "since") if args.since else None,
         until=parse_day(args.until, "until") if args.until else None, only_deleted=args.deleted,
         sort=sort, descending=direction != "asc",

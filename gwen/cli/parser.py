@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gwen.cli.edits import add_edit_commands
 
     add_edit_commands(cmd)  # vary-region, pan, zoom
+    from gwen.cli.styles import add_style_commands
+
+    add_style_commands(cmd)
     _library_commands(cmd)
     _queue_commands(cmd)
     _model_commands(cmd)
@@ -59,6 +62,8 @@ def _render_commands(cmd) -> None:
     g.add_argument("--guidance", type=float)
     g.add_argument("--size", type=size)
     g.add_argument("--scheduler")
+    g.add_argument("--style", action="append", default=[], dest="styles", metavar="NAME",
+                   help="apply this prompt style (repeatable, in order; `gwen styles` lists them)")
     g.add_argument("--variation", action="append", default=[], metavar="SEED:STRENGTH",
                    help="a noise variation of the seed's noise (repeatable: a chain, as `use` prints it)")
     g.add_argument("--init", metavar="ID", help="img2img: start from this catalog image (needs --denoise)")
@@ -124,7 +129,7 @@ def _library_commands(cmd) -> None:
     add_filters(ex)
     ex.add_argument("--to", required=True, dest="target")
     st = cmd("stats", "catalog statistics; with --by, the mean rating per band (what you like)")
-    st.add_argument("--by", choices=["guidance", "steps", "scheduler", "model"],
+    st.add_argument("--by", choices=["guidance", "steps", "scheduler", "model", "style"],
                     help="group the rated images that the filters select")
     add_filters(st)
 
@@ -188,6 +193,7 @@ def add_batch_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--scheduler")
     p.add_argument("--negative")
+    p.add_argument("--style", action="append", dest="styles", metavar="NAME", help="a prompt style (repeatable)")
     p.add_argument("--json", action="store_true")
 
 
@@ -199,6 +205,7 @@ def add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-rating", type=int)
     p.add_argument("--favorite", action="store_true")
     p.add_argument("--tag", action="append", default=[])
+    p.add_argument("--style", action="append", default=[], help="made with this prompt style (repeatable: all)")
     p.add_argument("--since")
     p.add_argument("--until")
     p.add_argument("--deleted", action="store_true", help="show deleted images only")

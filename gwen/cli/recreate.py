@@ -1,9 +1,11 @@
 """An image's settings as the ``generate`` command that re-creates them (``python -m gwen use ID``).
 
-Contract: ``generate_options(params)`` is the keyword arguments of ``StudioAPI.generate`` (besides the prompt and
+Contract: ``generate_options(params)`` is the prompt and the keyword arguments of ``StudioAPI.generate`` (besides
 ``n``) that render ``params`` again: model, seed, steps, guidance, size, scheduler, negative prompt, the noise
-chain of a variation and the init image of an img2img. ``generate_argv(params)`` is the same as the argv of
-``python -m gwen generate`` (one image); a LoRA stays in the prompt as its ``<lora:NAME:WEIGHT>`` tag.
+chain of a variation, the init image of an img2img, and the prompt styles: the prompt as typed with the styles'
+names when the styles still exist (``gwen.styles.typed_text``), else the expanded prompt. ``generate_argv(params)``
+is the same as the argv of ``python -m gwen generate`` (one image); a LoRA stays in the prompt as its
+``<lora:NAME:WEIGHT>`` tag.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from gwen.params import ImageParams
+from gwen.styles import typed_text
 
 
-def generate_options(params: ImageParams) -> dict[str, Any]:
+def generate_options(params: ImageParams, styles: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """``styles``: the style listing (``list_styles()``) that takes the styles back out of the prompt."""
+    prompt, negative, names = typed_text(params.prompt, params.negative_prompt, params.styles, styles or [])
     options: dict[str, Any] = {
-        "negative": params.negative_prompt, "model": params.model, "seed": params.seed, "steps": params.steps,
-        "guidance": params.guidance, "width": params.width, "height": params.height,
+        "prompt": prompt, "negative": negative, "styles": names, "model": params.model, "seed": params.seed,
+        "steps": params.steps, "guidance": params.guidance, "width": params.width, "height": params.height,
         "scheduler": params.scheduler, "variations": [{"seed": v.seed, "strength": v.strength}
                                                       for v in params.variations]}
     if params.init_image_id is not None:
@@ -24,11 +29,13 @@ def generate_options(params: ImageParams) -> dict[str, Any]:
     return options
 
 
-def generate_argv(params: ImageParams) -> list[str]:
-    options = generate_options(params)
-    argv = ["python", "-m", "gwen", "generate", params.prompt]
+def generate_argv(params: ImageParams, styles: list[dict[str, str]] | None = None) -> list[str]:
+    options = generate_options(params, styles)
+    argv = ["python", "-m", "gwen", "generate", options["prompt"]]
     if options["negative"]:
         argv += ["--negative", options["negative"]]
+    for name in options["styles"]:
+        argv += ["--style", name]
     argv += ["--model", options["model"], "--n", "1", "--seed", str(options["seed"]), "--steps",
              str(options["steps"]), "--guidance", f"{options['guidance']:g}", "--size",
              f"{options['width']}x{options['height']}", "--scheduler", options["scheduler"]]

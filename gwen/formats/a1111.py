@@ -11,7 +11,7 @@ Contract:
   prompt, in order of first mention (a name tagged twice gets the sum of its weights, as A1111 applies each), with
   its hash from ``Lora hashes: "name: hash, ..."``; a hash
   whose LoRA has no tag gets its weight from ``Lora weights`` (Fooocus) or A1111's default of 1.0. The prompt is
-  kept unchanged, tags included.
+  kept unchanged, tags included. ``styles``: the names in ``Styles array`` (a JSON list, as GWEN writes it).
 - ``parse_a1111(text)`` is the params dict alone (``{}`` for empty text). Nothing here raises.
 """
 
@@ -62,7 +62,22 @@ def read_a1111(text: str) -> Fields:
     loras = read_loras(prompt or "", fields, found.problems)
     if loras:
         found.params["loras"] = loras
+    _styles(found, fields.get("Styles array"))
     return found
+
+
+def _styles(found: Fields, text: str | None) -> None:
+    """GWEN's ``Styles array`` (a JSON list of names; the key A1111's PNG Info gives the styles it finds)."""
+    if not text:
+        return
+    try:
+        names = json.loads(text)
+    except json.JSONDecodeError:
+        names = None
+    if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+        found.params["styles"] = names
+    else:
+        found.problems.append(f"Styles array={text!r} is not a JSON list of style names; left out")
 
 
 def split_infotext(text: str) -> tuple[str, str, dict[str, str]]:

@@ -25,6 +25,7 @@ class GenerateBody(Body):
     variations: list[dict[str, Any]] | None = None  # a kept noise chain ("use these settings" of a variation)
     init_image_id: str | None = None  # img2img from this catalog image ...
     denoise: float | None = None  # ... with this much of it re-noised
+    styles: list[str] | None = None  # prompt styles (gwen.styles) applied to prompt and negative, in order
 
 
 class RenderBody(Body):
@@ -96,3 +97,14 @@ class QueueBody(Body):
     content: str
     defaults: dict[str, Any] = {}
     then: list[dict[str, Any]] | None = None  # follow-ups for every generate job (typed prompts)
+
+
+class StyleBody(Body):
+    name: str
+    prompt: str = ""
+    negative_prompt: str = ""
+
+
+class StyleImportBody(Body):
+    csv: str  # an A1111 styles.csv's text
+    name: str = "styles.csv"  # how messages name it

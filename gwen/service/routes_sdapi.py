@@ -199,6 +199,10 @@ def _listing_routes(api: APIRouter, studio) -> None:
         return [{"name": lo["name"], "alias": lo["name"], "path": lo["path"], "metadata": {}}
                 for lo in studio.list_loras()]
 
+    @api.get("/prompt-styles")
+    def prompt_styles() -> list[dict[str, Any]]:
+        return [{key: style[key] for key in ("name", "prompt", "negative_prompt")} for style in studio.list_styles()]
+
     @api.get("/scripts")
     def scripts() -> dict[str, list]:
         return {"txt2img": [], "img2img": []}
@@ -246,6 +250,8 @@ def _generation_options(studio, body: Txt2ImgBody) -> tuple[dict[str, Any], int,
     if checkpoint:
         options["model"] = _model_ref(studio, str(checkpoint))
         studio.check_model(options["model"])
+    if body.styles:
+        options["styles"] = list(body.styles)
     if body.subseed_strength:
         subseed = body.subseed if body.subseed is not None and body.subseed >= 0 else _random_seed()
         options["variations"] = [{"seed": subseed, "strength": body.subseed_strength}]

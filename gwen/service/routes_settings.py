@@ -1,5 +1,6 @@
 """Routes about the server itself: health (public: the workers and their state), the default model and
-upscaler, what a model needs, checks of model and upscaler references, and the engine's status."""
+upscaler, what a model needs, checks of model and upscaler references, the prompt styles (list, save one, import
+an A1111 styles.csv) and the engine's status."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Callable
 
 from fastapi import APIRouter
 
-from gwen.service.bodies import CheckBody, SettingsBody
+from gwen.service.bodies import CheckBody, SettingsBody, StyleBody, StyleImportBody
 
 
 def router(studio, health: Callable[[], dict[str, Any]]) -> APIRouter:
@@ -43,6 +44,18 @@ def router(studio, health: Callable[[], dict[str, Any]]) -> APIRouter:
         studio.check_model(body.model)
         studio.check_upscaler(body.upscaler)
         return {"ok": True}
+
+    @api.get("/styles")
+    def list_styles() -> dict[str, Any]:
+        return {"styles": studio.list_styles()}
+
+    @api.post("/styles")
+    def save_style(body: StyleBody) -> dict[str, Any]:
+        return studio.save_style(body.name, body.prompt, body.negative_prompt)
+
+    @api.post("/styles/import")
+    def import_styles(body: StyleImportBody) -> dict[str, Any]:
+        return studio.import_styles(body.csv, body.name)
 
     @api.get("/engine")
     def engine_status() -> dict[str, Any]:

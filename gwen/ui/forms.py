@@ -12,7 +12,8 @@ Contract:
   steps, guidance, scheduler, N, aspect or custom size, seed, and a kept noise
   chain); it returns the keyword arguments of ``studio.generate``.
 - ``use_settings(studio, params)`` fills that form from an image's parameters
-  ("Use these settings"), noise chain included; the values then survive
+  ("Use these settings"), noise chain and styles included (the prompt as
+  typed, the styles taken back out of it); the values then survive
   further edits like typed ones. The image's model becomes the default model
   (the form's model is the default), and Generate says so.
 """
@@ -26,6 +27,7 @@ import streamlit as st
 from gwen.params import MAX_SEED, SCHEDULERS
 from gwen.presets import MODEL_PRESETS, preset_for
 from gwen.ui.common import guarded
+from gwen.ui.styles_view import own_prompt
 
 ASPECTS = {"1:1": (1, 1), "3:2": (3, 2), "2:3": (2, 3), "16:9": (16, 9), "9:16": (9, 16), "4:5": (4, 5)}
 CUSTOM = "custom"
@@ -181,8 +183,8 @@ def use_settings(studio, params: dict[str, Any]) -> str | None:
         except Exception as exc:  # a GwenError, or an unreachable remote: say it, keep the default
             warning = f"This image's model {model!r} cannot be used here ({exc}); your default model stays."
     st.session_state["gen_for_model"] = studio.default_model()
-    st.session_state["gen_prompt"] = params.get("prompt") or ""
-    st.session_state["gen_negative"] = params.get("negative_prompt") or ""
+    st.session_state["gen_prompt"], st.session_state["gen_negative"], st.session_state["gen_styles"] = \
+        own_prompt(studio, params)
     for key, name, cast in (("gen_steps", "steps", int), ("gen_guidance", "guidance", float),
                             ("gen_seed", "seed", int), ("gen_width", "width", int), ("gen_height", "height", int)):
         if params.get(name) is not None:
