@@ -1,7 +1,8 @@
 """Engine overhead: GWEN vs a bare diffusers call on the same pipeline, seeds, steps and size (CPU).
 
 Three contenders run interleaved (A B C, C B A, …) on one loaded pipeline:
-- bare: ``pipe(prompt, generator=[torch.Generator(seed)…])``, the images discarded;
+- bare: ``pipe(prompt, generator=[torch.Generator(seed)…])``, the images discarded, run on the thread where GWEN
+  renders (``gwen.device_thread``), so that both use one OpenMP thread team;
 - GWEN engine: ``Engine.render`` (per-image noise, scheduler, batching, release after the job);
 - GWEN generate: ``Studio.generate`` — the engine plus what a user always gets: the PNG with its
   metadata written atomically (fsync) and the catalog row, by default (the catalog kept open between calls
@@ -41,6 +42,7 @@ def sd15_shape_folder() -> Path:
 def measure(studio, model: str, size: int, steps: int, runs: int) -> dict:
     import torch
 
+    from gwen.device_thread import device_thread
     from gwen.params import ImageParams
 
     engine = studio.engine
@@ -49,10 +51,13 @@ def measure(studio, model: str, size: int, steps: int, runs: int) -> dict:
                                guidance=7.5, width=size, height=size, seed=1, scheduler="DPM++ 2M Karras")
     pipe = loaded.pipe
 
-    def bare() -> None:
+    def bare_call() -> None:
         pipe.scheduler = engine._scheduler(loaded, params.scheduler)
         pipe(prompt=params.prompt, negative_prompt="", num_inference_steps=steps, guidance_scale=7.5,
              height=size, width=size, generator=[torch.Generator("cpu").manual_seed(1)], output_type="pil")
+
+    def bare() -> None:  # on the thread GWEN renders on: one OpenMP team for both (gwen.device_thread)
+        device_thread().run(bare_call)
 
     def gwen_engine() -> None:
         engine.render([params])

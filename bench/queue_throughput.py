@@ -2,7 +2,8 @@
 and seeds (tiny model, CPU).
 
 Two contenders run interleaved (A B, B A, …) on one loaded pipeline:
-- bare: ``pipe(prompt, generator=torch.Generator(seed))`` for each of the 40 prompts, images discarded;
+- bare: ``pipe(prompt, generator=torch.Generator(seed))`` for each of the 40 prompts, images discarded, on the
+  thread where GWEN renders (``gwen.device_thread``: one OpenMP thread team for both);
 - GWEN queue: the 40 prompts added as one typed batch (``queue_add_text``: one job per prompt, one image each,
   seed 1000 for each, as a batch file's defaults give it; the bare loop uses the same seed) and
   the studio's queue runner run until the queue is empty: every job claimed, rendered, its PNG written
@@ -27,6 +28,7 @@ def build(args) -> Section:
     import torch
 
     from gwen.config import Settings
+    from gwen.device_thread import device_thread
     from gwen.studio import Studio
     from gwen.tiny_models import build_tiny_sd
 
@@ -43,11 +45,14 @@ def build(args) -> Section:
         options = {"model": model, "steps": STEPS, "guidance": 5.0, "width": SIZE, "height": SIZE,
                    "scheduler": "Euler a"}
 
-        def bare() -> None:
+        def bare_loop() -> None:
             pipe.scheduler = engine._scheduler(loaded, "Euler a")
             for k, prompt in enumerate(prompts):
                 pipe(prompt=prompt, num_inference_steps=STEPS, guidance_scale=5.0, height=SIZE, width=SIZE,
                      generator=[torch.Generator("cpu").manual_seed(1000)], output_type="pil")
+
+        def bare() -> None:  # on the thread GWEN renders on: one OpenMP team for both (gwen.device_thread)
+            device_thread().run(bare_loop)
 
         def queue(in_flight: int | None = None) -> None:
             studio.queue_add_text("\n".join(prompts), defaults={**options, "n": 1, "seed": 1000}, name="bench")

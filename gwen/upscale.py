@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from gwen.device_thread import device_thread
 from gwen.errors import InvalidInput, ModelUnavailable
 
 if TYPE_CHECKING:
@@ -255,6 +256,9 @@ class Upscaler:
         return pick_device(self._device_pref)
 
     def load(self, path: Path, name: str | None = None) -> LoadedUpscaler:
+        return device_thread().run(self._load, path, name)  # every torch call on one thread (gwen.device_thread)
+
+    def _load(self, path: Path, name: str | None) -> LoadedUpscaler:
         path = Path(path)
         with self._lock:
             if self._loaded is not None and self._loaded.path == path:
@@ -301,7 +305,11 @@ class Upscaler:
         return 512 if self.device.startswith("cuda") else 256
 
     def upscale(self, image: Image.Image, loaded: LoadedUpscaler, settings: UpscaleSettings) -> tuple[Image.Image, int]:
-        """(the upscaled image, the tile size actually used)."""
+        """(the upscaled image, the tile size actually used), computed on the device thread."""
+        return device_thread().run(self._upscale, image, loaded, settings)
+
+    def _upscale(self, image: Image.Image, loaded: LoadedUpscaler, settings: UpscaleSettings
+                 ) -> tuple[Image.Image, int]:
         scale = settings.check_against(loaded.scale, image.width, image.height)
         source = image.convert("RGB")
         if settings.pre_shrink < 1:
