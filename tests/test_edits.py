@@ -250,6 +250,31 @@ def test_cli_edits_and_their_bad_input(studio, parent, tmp_path):
     assert verified.returncode == 0 and json.loads(verified.stdout)["max_diff"] == 0
 
 
+def test_use_of_an_edit_prints_the_edit_and_run_makes_the_same_image(studio, parent, tmp_path):
+    painted = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(painted).ellipse((10, 12, 40, 44), fill=255)
+    made = {"box": studio.vary_region(parent.id, box=BOX, n=1, seed=3, strength=0.6)[0],
+            "mask": studio.vary_region(parent.id, mask=png(painted), prompt="a red door", n=1, seed=4)[0],
+            "pan": studio.pan(parent.id, "up", 0.5, n=1, seed=5, mask_blur=6)[0],
+            "zoom": studio.zoom(parent.id, 1.5, n=1, seed=6)[0]}
+    studio.close()
+    expected = {"box": ["vary-region", parent.id, "--box", "16,16,32,32"], "pan": ["pan", parent.id, "--up", "0.5"],
+                "zoom": ["zoom", parent.id, "--out", "1.5"]}
+    for kind, child in made.items():
+        used = json.loads(run_cli("use", child.id, "--json", home=studio.home).stdout)
+        argv = used["argv"]
+        assert argv[argv.index("--seed") + 1] == str(child.params["seed"]) and argv[argv.index("--n") + 1] == "1"
+        assert argv[argv.index("--prompt") + 1] == child.params["prompt"]
+        if kind == "mask":
+            assert argv[3:6] == ["vary-region", parent.id, "--mask"] and argv[6].endswith(f"{child.id}.mask.png")
+        else:
+            assert argv[3:7] == expected[kind], argv
+        if kind in ("mask", "pan"):  # the runs cost a render each: two kinds show that --run makes the same image
+            rerun = json.loads(run_cli("use", child.id, "--run", "--json", home=studio.home).stdout)["images"][0]
+            assert rerun["op"] == child.op and rerun["params"] == child.params
+            assert np.array_equal(pixels(studio.home / rerun["path"]), pixels(studio.path_of(child)))
+
+
 def test_http_edits_refuse_bad_input_with_400(studio, parent):
     import base64
 

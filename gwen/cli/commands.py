@@ -7,6 +7,7 @@ import argparse
 import json
 import shlex
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from gwen.cli.edits import EDIT_COMMANDS
@@ -42,6 +43,8 @@ def use(studio, args) -> int:
 
     record = studio.get(args.id)
     params = studio.params_of(record)
+    if params.edit is not None:
+        return _use_edit(studio, record, params, args)
     options = generate_options(params, studio.list_styles() if params.styles else None)
     if args.run:
         bar = _bar()
@@ -54,6 +57,38 @@ def use(studio, args) -> int:
     argv = generate_argv(params, studio.list_styles() if params.styles else None)
     print(json.dumps({"id": record.id, "argv": argv, "command": shlex.join(argv), "options": options}) if args.json
           else shlex.join(argv))
+    return 0
+
+
+def _use_edit(studio, record, params, args) -> int:
+    """``use`` of a Vary Region / Pan / Zoom Out child: the edit command that makes it again (``--run``: now)."""
+    from gwen.cli.recreate import edit_argv, edit_options
+    from gwen.files import mask_path
+
+    command, options = edit_options(params)
+    mask_file = mask_path(Path(studio.path_of(record)))
+    if args.run:
+        if command == "vary-region" and options["box"] is None:
+            if not mask_file.is_file():
+                raise InvalidInput(f"image {record.id}: its painted mask is not on this machine (it lies beside the "
+                                   "image where it was made); run this there")
+            options["mask"] = mask_file.read_bytes()
+        bar = _bar()
+        try:
+            if command == "pan":
+                records = studio.pan(params.init_image_id, options.pop("side"), options.pop("fraction"),
+                                     on_step=bar, **options)
+            elif command == "zoom":
+                records = studio.zoom(params.init_image_id, options.pop("factor"), on_step=bar, **options)
+            else:
+                records = studio.vary_region(params.init_image_id, on_step=bar, **options)
+        finally:
+            bar.close()
+        print_images(studio, records, args.json)
+        return 0
+    argv = edit_argv(params, str(mask_file))
+    print(json.dumps({"id": record.id, "argv": argv, "command": shlex.join(argv), "options": options},
+                     default=list) if args.json else shlex.join(argv))
     return 0
 
 

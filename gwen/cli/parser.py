@@ -68,7 +68,8 @@ def _render_commands(cmd) -> None:
                    help="a noise variation of the seed's noise (repeatable: a chain, as `use` prints it)")
     g.add_argument("--init", metavar="ID", help="img2img: start from this catalog image (needs --denoise)")
     g.add_argument("--denoise", type=float, help="img2img: how much of the init image is re-noised, (0, 1]")
-    u = cmd("use", "an image's settings as the generate command that re-creates it (or --run it)")
+    u = cmd("use", "an image's settings as the command that re-creates it (generate; for an edit: vary-region, "
+            "pan or zoom), or --run it")
     u.add_argument("id")
     u.add_argument("--run", action="store_true", help="run that command now (a new image, same settings)")
     r = cmd("reroll", "same settings, new seeds")

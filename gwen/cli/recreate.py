@@ -5,7 +5,9 @@ Contract: ``generate_options(params)`` is the prompt and the keyword arguments o
 chain of a variation, the init image of an img2img, and the prompt styles: the prompt as typed with the styles'
 names when the styles still exist (``gwen.styles.typed_text``), else the expanded prompt. ``generate_argv(params)``
 is the same as the argv of ``python -m gwen generate`` (one image); a LoRA stays in the prompt as its
-``<lora:NAME:WEIGHT>`` tag.
+``<lora:NAME:WEIGHT>`` tag. An edit (Vary Region, Pan, Zoom Out) is re-created by its own command instead:
+``edit_options`` / ``edit_argv`` (the parent, the box / side and fraction / factor or the stored mask, the
+prompt, seed, strength and mask blur).
 """
 
 from __future__ import annotations
@@ -44,3 +46,35 @@ def generate_argv(params: ImageParams, styles: list[dict[str, str]] | None = Non
     if "init_image_id" in options:
         argv += ["--init", options["init_image_id"], "--denoise", f"{options['denoise']:g}"]
     return argv
+
+
+EDIT_COMMANDS = {"inpaint": "vary-region", "pan": "pan", "zoom": "zoom"}
+
+
+def edit_options(params: ImageParams) -> tuple[str, dict[str, Any]]:
+    """An edit's (command, keyword arguments of ``StudioAPI.vary_region`` / ``pan`` / ``zoom``) that make it
+    again, one image; a painted mask's ``mask`` is left for the caller to read (it lies beside the image)."""
+    spec = params.edit
+    options: dict[str, Any] = {"prompt": params.prompt, "n": 1, "seed": params.seed, "strength": params.denoise,
+                               "mask_blur": spec.mask_blur}
+    if spec.kind == "inpaint":
+        options["box"] = tuple(spec.box) if spec.box else None
+    elif spec.kind == "pan":
+        options.update(side=spec.side, fraction=spec.fraction)
+    else:
+        options["factor"] = spec.factor
+    return EDIT_COMMANDS[spec.kind], options
+
+
+def edit_argv(params: ImageParams, mask_file: str) -> list[str]:
+    """``python -m gwen vary-region|pan|zoom PARENT ...``: the edit that makes ``params`` again (one image)."""
+    command, options = edit_options(params)
+    argv = ["python", "-m", "gwen", command, str(params.init_image_id)]
+    if command == "vary-region":
+        argv += ["--box", ",".join(str(v) for v in options["box"])] if options["box"] else ["--mask", mask_file]
+    elif command == "pan":
+        argv += [f"--{options['side']}", f"{options['fraction']:g}"]
+    else:
+        argv += ["--out", f"{options['factor']:g}"]
+    return argv + ["--prompt", options["prompt"], "--n", "1", "--seed", str(options["seed"]), "--strength",
+                   f"{options['strength']:g}", "--mask-blur", str(options["mask_blur"])]
