@@ -61,7 +61,7 @@ def build(args) -> Section:
             summary = runner.run(until_empty=True)
             assert summary.done >= jobs, summary
 
-        times = side_by_side({"bare": bare, "queue": queue, "queue_two": lambda: queue(2)}, runs)
+        times = side_by_side({"bare": bare, "queue": lambda: queue(1), "queue_two": lambda: queue(2)}, runs)
         studio.close()
     m = {k: median(v) for k, v in times.items()}
     ratio = m["bare"] / m["queue"]  # throughput ratio: GWEN jobs/s over bare images/s

@@ -2,8 +2,8 @@
 
 Contract:
 - ``QueueRunner(studio, jobs, concurrency)`` runs pending jobs oldest first, ``concurrency`` at a time (on a
-  local studio ``GWEN_QUEUE_IN_FLIGHT``, default 2: its engine renders one at a time, and the second job
-  renders while the last one writes; the number of render replicas of a pool), through the studio's public methods
+  local studio ``GWEN_QUEUE_IN_FLIGHT``, default 1: its engine renders one at a time, and a second job only
+  overlaps the last one's writes; the number of render replicas of a pool), through the studio's public methods
   only. It is crash-safe: a job's image ids are derived from the job id (``JobRun``), its files are written (atomically)
   before its rows, and the rows commit in the same transaction that marks the job done. After a kill -9 the next
   runner puts interrupted jobs back to pending (their attempt given back) and re-renders them deterministically

@@ -94,8 +94,11 @@ def render_order(engine, order: RenderOrder, home: Path, worker: str, on_step=No
         info = item.params.infotext(recording.infotext_extra(record))
         return encode_png(item.image, chunks_for(record.file_record(), info))
     pairs = list(zip(records, rendered))
-    with ThreadPoolExecutor(max_workers=max(1, min(len(pairs), ENCODERS))) as pool:
-        pngs = list(pool.map(encode, pairs))
+    if len(pairs) == 1:  # one image: a thread pool would cost more (~2 ms) than it overlaps
+        pngs = [encode(pairs[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(pairs), ENCODERS)) as pool:
+            pngs = list(pool.map(encode, pairs))
     return [RenderedFile(record, png) for record, png in zip(records, pngs)]
 
 

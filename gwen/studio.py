@@ -48,8 +48,8 @@ class Studio(EditsMixin):  # vary_region, pan, zoom: gwen.studio_edits
                  chunk_size: int | None = None):
         """``engine``: share one ``gwen.engine.Engine`` between studios (tests, benchmarks). ``confine_models``:
         open model files only inside ``$GWEN_HOME/models`` (``gwen serve``). ``renderer``: render elsewhere (a
-        ``gwen.scale.PoolRenderer``), ``concurrency`` queue jobs in flight (default ``GWEN_QUEUE_IN_FLIGHT``, 2;
-        one renders while the one before writes its files and rows), ``chunk_size`` images per pipeline
+        ``gwen.scale.PoolRenderer``), ``concurrency`` queue jobs in flight (default ``GWEN_QUEUE_IN_FLIGHT``, 1;
+        2 lets one render while the one before writes its files and rows), ``chunk_size`` images per pipeline
         call."""
         self.home = gwen_home(home)
         self.boundary = ModelBoundary(self.home / "models", confined=confine_models)
@@ -288,12 +288,13 @@ class Studio(EditsMixin):  # vary_region, pan, zoom: gwen.studio_edits
 
 
 def queue_in_flight() -> int:
-    """Queue jobs a local studio keeps in flight (``GWEN_QUEUE_IN_FLIGHT``, default 2). Renders take turns on the
-    engine's device thread, so the second job renders while the first one encodes its PNG, fsyncs and commits:
-    0.947x a bare loop's throughput against 0.813x with one (tiny model, 2 cores, bench/queue_throughput.py)."""
+    """Queue jobs a local studio keeps in flight (``GWEN_QUEUE_IN_FLIGHT``, default 1). Renders take turns on the
+    engine's device thread; a second job only overlaps the last one's PNG, fsyncs and commit, which on a CPU take
+    cores from the render itself (tiny model, 2 cores: 0.81-0.95x a bare loop with two, 0.81-0.87x with one, in
+    four runs of bench/queue_throughput.py). With a GPU rendering, two may pay; it is not measured."""
     import os
 
     try:
-        return max(1, int(os.environ.get("GWEN_QUEUE_IN_FLIGHT", "2")))
+        return max(1, int(os.environ.get("GWEN_QUEUE_IN_FLIGHT", "1")))
     except ValueError:
-        return 2
+        return 1
