@@ -19,6 +19,7 @@ Contract:
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,7 @@ class DeviceThread:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gwen-device")
         self._thread_id: int | None = None
+        self.pid = os.getpid()  # a thread does not survive a fork: a child must not wait on its parent's
 
     def _mark(self) -> None:
         self._thread_id = threading.get_ident()
@@ -109,9 +111,9 @@ _SHARED_LOCK = threading.Lock()
 
 
 def device_thread() -> DeviceThread:
-    """This process's device thread (started on first use)."""
+    """This process's device thread (started on first use; a forked child starts its own)."""
     global _SHARED
     with _SHARED_LOCK:
-        if _SHARED is None:
+        if _SHARED is None or _SHARED.pid != os.getpid():
             _SHARED = DeviceThread()
         return _SHARED

@@ -107,3 +107,16 @@ def test_a_real_render_from_another_thread_matches_one_from_this_thread(shared_e
     worker.start()
     worker.join()
     assert np.array_equal(np.asarray(here), np.asarray(there[0]))
+
+
+def test_a_forked_child_gets_its_own_device_thread_instead_of_waiting_on_its_parents():
+    import os
+    import signal
+
+    device_thread().run(lambda: None)  # the parent's thread exists
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's device thread is not here
+        signal.alarm(20)  # a hang ends the child instead of the test run
+        os._exit(0 if device_thread().run(lambda: 42) == 42 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
