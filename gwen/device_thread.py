@@ -4,12 +4,13 @@ Contract:
 - ``run(fn, *args, **kwargs)``: ``fn`` on the device thread, its result or exception in the caller's.
 - ``call(fn, *args, on_step=None, on_preview=None, cancel=None, **kwargs)`` runs ``fn`` on this process's one
   device thread and returns its result (or raises its exception) in the caller's thread. ``fn`` gets stand-ins
-  for ``on_step`` / ``on_preview`` that queue each call, and the caller's thread runs the real callbacks while it
-  waits (so a Streamlit page draws its progress from its own script thread), in order, all of them before
-  ``call`` returns. ``fn`` gets its own ``cancel`` event: set when the caller's is, or when a callback raises
-  (Streamlit stopping a run) or the caller is interrupted (Ctrl-C). The render then stops at its next step, and
-  the callback's exception is raised in the caller once ``fn`` has returned: nothing is left running. A call made
-  on the device thread itself runs inline.
+  for ``on_step`` / ``on_preview``: each call is run by the caller's thread (so a Streamlit page draws its
+  progress from its own script thread) while ``fn`` waits for it, as if it ran there. ``fn`` gets its own
+  ``cancel`` event: set when the caller's is, when a callback raises (Streamlit stopping a run: the render stops
+  at that step, and the exception is raised in the caller once the render has ended), or when the caller is
+  interrupted (Ctrl-C: raised at once; the render stops at its next step). A call made on the device thread
+  itself runs inline. The device thread is a daemon: an interrupted CLI exits without waiting for it (it writes
+  no file; the asking threads do).
 - Why: on a CPU, PyTorch's OpenMP gives every thread that runs torch operations its own thread team, and once
   more than one team is alive (more OpenMP threads than cores) libgomp stops spinning at its barriers, so every
   parallel region pays a futex wake-up. The tiny model rendered 1.7-1.9x slower in a queue's worker thread than
@@ -22,88 +23,105 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, Callable
 
-_POLL_SECONDS = 0.02  # how often a waiting caller looks at its cancel event
-_DONE = object()
+from gwen.errors import Cancelled
+
+_POLL_SECONDS = 0.02  # how often a waiting thread looks at the stop and cancel events
 
 
 class DeviceThread:
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gwen-device")
-        self._thread_id: int | None = None
         self.pid = os.getpid()  # a thread does not survive a fork: a child must not wait on its parent's
+        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        # A daemon: an interrupted CLI exits without waiting for a render that nobody will use (files are written
+        # by the asking threads, never here, so nothing half-written is left behind).
+        self._thread = threading.Thread(target=self._serve, name="gwen-device", daemon=True)
+        self._thread.start()
 
-    def _mark(self) -> None:
-        self._thread_id = threading.get_ident()
+    def _serve(self) -> None:
+        while True:
+            fn, future = self._work.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:
+                    future.set_exception(exc)
 
     def on_device_thread(self) -> bool:
-        return self._thread_id == threading.get_ident()
+        return threading.current_thread() is self._thread
+
+    def _submit(self, fn: Callable[[], Any]) -> Future:
+        future: Future = Future()
+        self._work.put((fn, future))
+        return future
 
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` on the device thread (no callbacks); an interrupt waits for it, then raises."""
+        """``fn(*args, **kwargs)`` on the device thread (no callbacks); an interrupt raises at once."""
         if self.on_device_thread():
             return fn(*args, **kwargs)
-
-        def work() -> Any:
-            self._mark()
-            return fn(*args, **kwargs)
-        future = self._pool.submit(work)
-        try:
-            return future.result()
-        except KeyboardInterrupt:
-            future.exception()
-            raise
+        return self._submit(lambda: fn(*args, **kwargs)).result()
 
     def call(self, fn: Callable[..., Any], *args: Any, on_step: Callable | None = None,
              on_preview: Callable | None = None, cancel: threading.Event | None = None, **kwargs: Any) -> Any:
         if self.on_device_thread():
             return fn(*args, on_step=on_step, on_preview=on_preview, cancel=cancel, **kwargs)
-        events: queue.SimpleQueue = queue.SimpleQueue()
-        stop = threading.Event()
-
-        def queued(callback: Callable | None) -> Callable | None:
-            return None if callback is None else (lambda *a: events.put((callback, a)))
-
-        def work() -> Any:
-            self._mark()
-            return fn(*args, on_step=queued(on_step), on_preview=queued(on_preview), cancel=stop, **kwargs)
-
-        future = self._pool.submit(work)
-        future.add_done_callback(lambda _: events.put(_DONE))  # wakes the caller at once
-        raised = _serve_callbacks(future, events, stop, cancel)
-        if raised is not None:
-            future.exception()  # wait: the render stops at its next step
-            raise raised
+        bridge = _Bridge(cancel)
+        future = self._submit(lambda: fn(*args, on_step=bridge.relay(on_step), on_preview=bridge.relay(on_preview),
+                                         cancel=bridge.stop, **kwargs))
+        try:
+            bridge.serve(future)
+        except BaseException:
+            bridge.stop.set()  # the render stops at its next step; an interrupted CLI exits without waiting
+            raise
         return future.result()
 
 
-def _serve_callbacks(future: Future, events: queue.SimpleQueue, stop: threading.Event,
-                     cancel: threading.Event | None) -> BaseException | None:
-    """Run the queued callbacks in this thread until ``future`` is done; the first exception they (or an
-    interrupt) raise, after which the rest are dropped and ``stop`` is set."""
-    raised: BaseException | None = None
-    while True:
-        if cancel is not None and cancel.is_set():
-            stop.set()
-        try:
-            event = events.get(timeout=_POLL_SECONDS)
-        except queue.Empty:
-            continue
-        except BaseException as exc:  # KeyboardInterrupt while waiting
-            raised = raised or exc
-            stop.set()
-            continue
-        if event is _DONE:  # queued after every callback of the render
-            return raised
-        callback, args = event
-        if raised is None:
+class _Bridge:
+    """Callbacks of a render on the device thread, run in the asking thread one at a time: the render waits for
+    each (as when it ran in the asking thread), so a callback that raises stops it at that very step."""
+
+    def __init__(self, cancel: threading.Event | None):
+        self.cancel = cancel
+        self.stop = threading.Event()
+        self.calls: queue.SimpleQueue = queue.SimpleQueue()
+
+    def relay(self, callback: Callable | None) -> Callable | None:
+        if callback is None:
+            return None
+
+        def relayed(*args: Any) -> None:
+            handled = threading.Event()
+            self.calls.put((callback, args, handled))
+            while not handled.wait(_POLL_SECONDS):
+                if self.stop.is_set():
+                    raise Cancelled("render stopped: the asking side is gone")
+            if self.stop.is_set():
+                raise Cancelled("render stopped by its caller")
+        return relayed
+
+    def serve(self, future: Future) -> None:
+        """Run the callbacks until the render is done; the first one that raises sets ``stop`` and is raised."""
+        future.add_done_callback(lambda _: self.calls.put(None))
+        while True:
+            if self.cancel is not None and self.cancel.is_set():
+                self.stop.set()
+            try:
+                item = self.calls.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if item is None:
+                return
+            callback, args, handled = item
             try:
                 callback(*args)
-            except BaseException as exc:  # StopException from Streamlit, a client gone, ...
-                raised = exc
-                stop.set()
+            except BaseException:
+                self.stop.set()
+                handled.set()
+                future.exception()  # the render has seen stop: wait for it to end before the caller goes on
+                raise
+            handled.set()
 
 
 _SHARED: DeviceThread | None = None

@@ -101,9 +101,10 @@ def _plan(parent: ImageRecord, params: ImageParams, spec, drawn: Image.Image | N
     seed = _seed(seed, n)
     png = mask_png(drawn if drawn is not None else mask_for(spec, size))
     spec = spec.model_copy(update={"mask_sha256": sha256(png)})
+    new_prompt = prompt is not None and prompt != params.prompt
     base = params.replace(prompt=prompt if prompt is not None else params.prompt, seed=seed, variations=(),
                           init_image_id=parent.id, denoise=strength, width=found.size[0], height=found.size[1],
-                          edit=spec.to_dict())
+                          edit=spec.to_dict(), styles=() if new_prompt else params.styles)  # a new prompt: as typed
     children = [base] + [base.replace(seed=seed + i) for i in range(1, n)]
     plan = {"modes": [spec.kind], "strength": strength, "edit": spec.describe(), "remix": prompt is not None}
     return EditPlan(parent, children, {mask_key(spec): png}, plan)

@@ -129,8 +129,11 @@ class Planner:
         return fitted, snapshot, None
 
     def params_of(self, record: ImageRecord) -> ImageParams:
+        fields = {k: v for k, v in record.params.items() if k in ImageParams.model_fields}
+        if record.import_source:
+            fields.pop("styles", None)  # another tool's style names (Fooocus, A1111): its record, never applied here
         try:
-            params = ImageParams.from_json({k: v for k, v in record.params.items() if k in ImageParams.model_fields})
+            params = ImageParams.from_json(fields)
         except InvalidInput as exc:
             raise InvalidInput(f"image {record.id} has no complete generation parameters "
                                f"(op={record.op}, imported from {record.import_source or 'GWEN'}): {exc}") from None

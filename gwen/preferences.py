@@ -12,8 +12,9 @@ Contract:
 - ``list_models()`` / ``list_upscalers()`` / ``list_loras()``: the presets and what lies in the models folder
   (``gwen.model_list``); nothing is loaded.
 - ``style_book()`` / ``list_styles()``: the prompt styles (``gwen.styles``: built-in, ``styles.toml``,
-  ``styles.csv``), read afresh each time so an edited file counts at once. ``save_style`` and ``import_styles``
-  (an A1111 styles.csv's text) validate everything first, then add or replace rows of ``$GWEN_HOME/styles.csv``.
+  ``styles.csv``), read afresh each time so an edited file counts at once (a damaged row or file is skipped, the
+  rest works). ``save_style`` and ``import_styles`` (an A1111 styles.csv's text) validate everything first, then
+  add or replace rows of ``$GWEN_HOME/styles.csv``, keeping its other rows as they were.
 """
 
 from __future__ import annotations
@@ -106,7 +107,6 @@ class Preferences:
     def save_style(self, name: str, prompt: str, negative_prompt: str = "") -> dict[str, Any]:
         from gwen.styles import make_style, save_csv
 
-        self.style_book()  # a damaged styles file is reported before anything is written
         return save_csv(self.home, [make_style(name, prompt, negative_prompt)])
 
     def import_styles(self, text: str | bytes, name: str = "styles.csv") -> dict[str, Any]:
@@ -115,7 +115,6 @@ class Preferences:
         styles = read_csv(text, name)
         if not styles:
             raise InvalidInput(f"{name}: holds no styles (rows of name, prompt, negative_prompt under the header)")
-        self.style_book()
         return save_csv(self.home, styles)
 
     def model_status(self, ref: str | None = None) -> dict[str, Any]:

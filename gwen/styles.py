@@ -12,13 +12,16 @@ Contract:
 - ``StyleBook.load(home)``: the built-in styles, then ``$GWEN_HOME/styles.toml`` (the user's own: one table per
   style, ``["Film noir"]`` with ``prompt`` and ``negative_prompt``), then ``$GWEN_HOME/styles.csv`` (A1111's file
   as is: columns ``name, prompt, negative_prompt``, rows whose name starts with ``#`` skipped, A1111's old
-  ``name, text`` form read too). A later source replaces a style of the same name. A damaged file raises
-  ``InvalidInput`` naming the file and line; a missing one is no styles.
-- ``read_csv(text, where)`` validates an A1111 styles.csv; ``save_csv(home, styles)`` adds or replaces rows of
-  ``$GWEN_HOME/styles.csv`` (atomic rename), keeping the other rows and their order: the file stays one A1111
-  reads.
+  ``name, text`` form read too, and rows with neither template nor negative, as A1111 does). A later source
+  replaces a style of the same name. A damaged file or row is skipped and named in ``StyleBook.problems`` (and
+  in the message for an unknown style): the built-ins and every good style still work. A missing file is no
+  styles.
+- ``read_csv(text, where)`` validates a whole A1111 styles.csv (``InvalidInput`` naming ``where`` and the line);
+  ``save_csv(home, styles)`` adds or replaces rows of ``$GWEN_HOME/styles.csv`` (atomic rename, one writer at a
+  time), keeping every other row as it was, comments and extra columns included: the file stays one A1111 reads.
 - Rules: a name of 1 to 100 characters, no control characters, not starting with ``#``; a template of at most
-  ``MAX_PROMPT_CHARS``; at most ``MAX_STYLES`` styles per grid, each once. Every refusal names the value and
+  ``MAX_TEMPLATE_CHARS``; a saved style has a template or a negative; at most ``MAX_STYLES`` styles per grid,
+  each once. Every refusal names the value and
   the rule.
 
 No torch, no network; I/O only in ``StyleBook.load`` and ``save_csv``.
@@ -94,8 +97,10 @@ def check_names(names: Iterable[Any]) -> tuple[str, ...]:
     return checked
 
 
-def make_style(name: Any, prompt: Any = "", negative_prompt: Any = "", source: str = "styles.csv") -> Style:
-    """A checked ``Style``; InvalidInput names the field, the value's size and the rule."""
+def make_style(name: Any, prompt: Any = "", negative_prompt: Any = "", source: str = "styles.csv",
+               require_text: bool = True) -> Style:
+    """A checked ``Style``; InvalidInput names the field, the value's size and the rule. ``require_text=False``
+    accepts a style with neither template nor negative (A1111 reads such rows: they change nothing)."""
     checked = check_name(name)
     for field, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
         if not isinstance(text, str):
@@ -103,7 +108,7 @@ def make_style(name: Any, prompt: Any = "", negative_prompt: Any = "", source: s
         if len(text) > MAX_TEMPLATE_CHARS:
             raise InvalidInput(f"style {checked!r}: {field} of {len(text)} characters: at most "
                                f"{MAX_TEMPLATE_CHARS}")
-    if not prompt.strip() and not negative_prompt.strip():
+    if require_text and not prompt.strip() and not negative_prompt.strip():
         raise InvalidInput(f"style {checked!r}: give a prompt template (with {{prompt}}) or a negative prompt")
     return Style(checked, prompt, negative_prompt, source)
 
@@ -164,7 +169,8 @@ def typed_text(prompt: str, negative: str, names: Iterable[str], listing: Iterab
 class StyleBook:
     """Every style a grid may name: built-in, then styles.toml, then styles.csv (later ones win)."""
 
-    def __init__(self, styles: Iterable[Style]):
+    def __init__(self, styles: Iterable[Style], problems: Iterable[str] = ()):
+        self.problems = list(problems)  # what was skipped in the user's files, and why
         self.styles: dict[str, Style] = {}
         for style in styles:
             self.styles.pop(style.name, None)  # a replaced style moves to its new source's place
@@ -172,7 +178,15 @@ class StyleBook:
 
     @classmethod
     def load(cls, home: Path) -> "StyleBook":
-        return cls([*BUILT_IN, *read_toml(home / "styles.toml"), *read_csv_file(home / "styles.csv")])
+        """Every style; a damaged file or row is skipped and named in ``problems``, never taking the rest down."""
+        problems: list[str] = []
+        styles = [*BUILT_IN]
+        for reader, path in ((read_toml, home / "styles.toml"), (read_csv_file, home / "styles.csv")):
+            try:
+                styles += reader(path, problems)
+            except InvalidInput as exc:
+                problems.append(str(exc))
+        return cls(styles, problems)
 
     def list(self) -> list[Style]:
         return list(self.styles.values())
@@ -184,13 +198,14 @@ class StyleBook:
             if name not in self.styles:
                 known = list(self.styles)
                 shown = ", ".join(known[:30]) + (f" (and {len(known) - 30} more)" if len(known) > 30 else "")
+                skipped = f"; skipped: {'; '.join(self.problems)}" if self.problems else ""
                 raise InvalidInput(f"style {name!r}: unknown style; known styles: {shown} (add your own to "
-                                   "styles.toml or styles.csv in the data folder)")
+                                   f"styles.toml or styles.csv in the data folder){skipped}")
             picked.append(self.styles[name])
         return picked
 
 
-def read_toml(path: Path) -> list[Style]:
+def read_toml(path: Path, problems: list[str] | None = None) -> list[Style]:
     if not path.is_file():
         return []
     try:
@@ -200,28 +215,33 @@ def read_toml(path: Path) -> list[Style]:
                            "\"... {prompt} ...\" and negative_prompt = \"...\"") from None
     styles = []
     for name, table in data.items():
-        if not isinstance(table, dict) or set(table) - {"prompt", "negative_prompt"}:
-            raise InvalidInput(f"{path}: style {name!r}: must be a table with prompt and negative_prompt only")
         try:
+            if not isinstance(table, dict) or set(table) - {"prompt", "negative_prompt"}:
+                raise InvalidInput(f"style {name!r}: must be a table with prompt and negative_prompt only")
             styles.append(make_style(name, table.get("prompt", ""), table.get("negative_prompt", ""),
-                                     "styles.toml"))
+                                     "styles.toml", require_text=False))
         except InvalidInput as exc:
-            raise InvalidInput(f"{path}: {exc}") from None
+            if problems is None:
+                raise InvalidInput(f"{path}: {exc}") from None
+            problems.append(f"{path}: {exc}")
     return styles
 
 
-def read_csv_file(path: Path) -> list[Style]:
+def read_csv_file(path: Path, problems: list[str] | None = None) -> list[Style]:
     if not path.is_file():
         return []
     try:
-        return read_csv(path.read_bytes(), str(path))
+        return read_csv(path.read_bytes(), str(path), problems)
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def read_csv(data: bytes | str, where: str = "styles.csv") -> list[Style]:
-    """The styles of an A1111 styles.csv (UTF-8, with or without BOM); InvalidInput naming ``where`` and the line."""
+def read_csv(data: bytes | str, where: str = "styles.csv", problems: list[str] | None = None) -> list[Style]:
+    """The styles of an A1111 styles.csv (UTF-8, with or without BOM); InvalidInput naming ``where`` and the line.
+    With ``problems``, a bad row is named there and skipped instead (reading the user's own file)."""
     text = csv_text(data, where)
+    if not text.strip():
+        return []
     reader = csv.DictReader(io.StringIO(text, newline=""), skipinitialspace=True)
     header = [h.strip() for h in reader.fieldnames or []]
     if "name" not in header or not ({"prompt", "text"} & set(header)):
@@ -236,9 +256,12 @@ def read_csv(data: bytes | str, where: str = "styles.csv") -> list[Style]:
                 continue  # A1111 skips empty rows and comments
             prompt = row.get("prompt") if "prompt" in header else row.get("text")
             try:
-                styles.append(make_style(name, prompt or "", row.get("negative_prompt") or "", "styles.csv"))
+                styles.append(make_style(name, prompt or "", row.get("negative_prompt") or "", "styles.csv",
+                                         require_text=False))
             except InvalidInput as exc:
-                raise InvalidInput(f"{where}: line {reader.line_num}: {exc}") from None
+                if problems is None:
+                    raise InvalidInput(f"{where}: line {reader.line_num}: {exc}") from None
+                problems.append(f"{where}: line {reader.line_num}: {exc}")
     except csv.Error as exc:
         raise InvalidInput(f"{where}: line {reader.line_num}: not valid CSV ({exc})") from None
     return styles
@@ -257,18 +280,52 @@ def csv_text(data: bytes | str, where: str = "styles.csv") -> str:
 
 
 def save_csv(home: Path, styles: Iterable[Style]) -> dict[str, Any]:
-    """Add or replace ``styles`` in ``$GWEN_HOME/styles.csv`` (atomically); {"added", "replaced", "path"}."""
-    path = home / "styles.csv"
-    rows = {s.name: s for s in read_csv_file(path)}
-    added, replaced = [], []
-    for style in styles:
-        (replaced if style.name in rows else added).append(style.name)
-        rows[style.name] = style
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
-    writer.writerows([s.name, s.prompt, s.negative_prompt] for s in rows.values())
+    """Add or replace ``styles`` in ``$GWEN_HOME/styles.csv``; {"added", "replaced", "path"}. Every other row is
+    kept as it was (comments and extra columns included); the file is replaced atomically, one writer at a time."""
+    import fcntl
+
     from gwen.files import write_bytes_atomic  # Pillow: imported only when a file is written
 
-    write_bytes_atomic(path, out.getvalue().encode("utf-8"))
+    path = home / "styles.csv"
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".styles.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        header, rows = _raw_rows(path)
+        at = {field: header.index(field) for field in CSV_FIELDS if field in header}
+        at.setdefault("prompt", header.index("text") if "text" in header else len(header))
+        for field in CSV_FIELDS:
+            if at.setdefault(field, len(header)) == len(header):
+                header.append(field)
+        by_name = {row[at["name"]].strip(): row for row in rows if len(row) > at["name"]}
+        added, replaced = [], []
+        for style in styles:
+            row = by_name.get(style.name)
+            if row is None:
+                row = by_name[style.name] = []
+                rows.append(row)
+                added.append(style.name)
+            else:
+                replaced.append(style.name)
+            row.extend([""] * (len(header) - len(row)))
+            row[at["name"]], row[at["prompt"]], row[at["negative_prompt"]] = \
+                style.name, style.prompt, style.negative_prompt
+        out = io.StringIO(newline="")
+        csv.writer(out, lineterminator="\n").writerows([header, *rows])
+        write_bytes_atomic(path, out.getvalue().encode("utf-8"))
     return {"added": added, "replaced": replaced, "path": str(path)}
+
+
+def _raw_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a styles.csv as they are; A1111's header when there is no file yet. A file that cannot be
+    read as A1111's is refused (``InvalidInput``) rather than rewritten."""
+    if not path.is_file():
+        return list(CSV_FIELDS), []
+    text = csv_text(path.read_bytes(), str(path))
+    try:
+        header, *rows = list(csv.reader(io.StringIO(text, newline=""))) or [[]]
+    except csv.Error as exc:
+        raise InvalidInput(f"{path}: not valid CSV ({exc}): fix or move it, then save again") from None
+    header = [h.strip() for h in header]
+    if "name" not in header:
+        raise InvalidInput(f"{path}: line 1: no 'name' column (A1111's styles.csv): fix or move it, then save again")
+    return header, rows

@@ -26,8 +26,8 @@ with st.sidebar:
     min_rating = st.slider("Minimum rating", 0, 5, 0, key="g_rating")
     favorite = st.checkbox("Favorites only", key="g_fav")
     tags = st.text_input("Tags (comma-separated, all must match)", key="g_tags")
-    style_names = sorted({*(guarded(studio.stats) or {}).get("by_style", {}),
-                          *(s["name"] for s in guarded(studio.list_styles) or [])})
+    style_names = [s["name"] for s in guarded(studio.list_styles) or []]
+    style_names += [n for n in st.session_state.get("g_styles", []) if n not in style_names]
     styles = st.multiselect("Styles (all must match)", style_names, key="g_styles")
     dates = st.date_input("Created between", value=(), key="g_dates")
     guidance = st.slider("Guidance", 0.0, 30.0, (0.0, 30.0), 0.5, key="g_guidance")

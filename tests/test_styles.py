@@ -68,11 +68,11 @@ def test_a1111s_old_name_text_csv_is_read_too():
 
 @pytest.mark.parametrize("data, named", [
     (b"foo,bar\n1,2\n", "line 1: the header must name the columns name, prompt"),
-    (b"", "line 1: the header"),
+    (b"name\n", "line 1: the header"),
     (b"name,prompt,negative_prompt\n\xff\xfe,x,y\n", "not UTF-8"),
     (b"name,prompt,negative_prompt\nok,a {prompt},\nlong," + b"x" * 2001 + b",\n", "line 3: style 'long': prompt "
                                                                                    "of 2001 characters"),
-    (b"name,prompt,negative_prompt\nempty,,\n", "line 2: style 'empty': give a prompt template"),
+    (b"name,prompt,negative_prompt\nok,a,\n" + b"x" * 101 + b",a,\n", "line 3: style name 'xxxx"),
     (b"name,prompt,negative_prompt\n" + b"a,b,c\n" * 200_000, "a styles file may have at most 1,048,576"),
 ])
 def test_a_bad_styles_csv_names_the_line_and_the_rule(data, named):
@@ -87,11 +87,16 @@ def test_a_bad_styles_csv_names_the_line_and_the_rule(data, named):
     ('Noir = "x"\n', "must be a table"),
     ('["#hidden"]\nprompt = "x"\n', "not starting with '#'"),
 ])
-def test_a_bad_styles_toml_is_refused_naming_the_file_and_the_style(tmp_path, toml, named):
+def test_a_bad_styles_toml_is_skipped_and_named_and_the_other_styles_still_work(tmp_path, toml, named):
     (tmp_path / "styles.toml").write_text(toml, encoding="utf-8")
-    with pytest.raises(InvalidInput, match="styles.toml") as caught:
-        StyleBook.load(tmp_path)
-    assert named in str(caught.value)
+    (tmp_path / "styles.csv").write_text("name,prompt,negative_prompt\nMine,my {prompt},\n# note,,\n"
+                                         "Long," + "x" * 2001 + ",\nBlank,,\n", encoding="utf-8")
+    book = StyleBook.load(tmp_path)
+    assert any("styles.toml" in p and named in p for p in book.problems), book.problems
+    assert any("line 4: style 'Long': prompt of 2001 characters" in p for p in book.problems)
+    assert [s.name for s in book.pick(["Mine", "Anime", "Blank"])] == ["Mine", "Anime", "Blank"]  # as A1111 reads
+    with pytest.raises(InvalidInput, match="style 'Long': unknown style.*skipped: .*line 4"):
+        book.pick(["Long"])
 
 
 @pytest.mark.parametrize("names, named", [
@@ -108,14 +113,19 @@ def test_picking_a_bad_style_names_it_and_the_rule(tmp_path, names, named):
     assert named in str(caught.value)
 
 
-def test_saving_keeps_the_other_rows_in_order_and_replaces_by_name(tmp_path):
-    (tmp_path / "styles.csv").write_text("name,prompt,negative_prompt\nB,b {prompt},\nA,a {prompt},nega\n",
-                                         encoding="utf-8")
+def test_saving_keeps_every_other_row_as_it_was_and_replaces_by_name(tmp_path):
+    (tmp_path / "styles.csv").write_text("name,prompt,negative_prompt,colour\nB,b {prompt},,blue\n# keep me,,,\n"
+                                         "A,a {prompt},nega,red\nLong," + "x" * 2001 + ",,\n", encoding="utf-8")
     done = styles.save_csv(tmp_path, [Style("A", "new a {prompt}", ""), Style("C", "c", "")])
     assert done["added"] == ["C"] and done["replaced"] == ["A"]
-    rows = styles.read_csv((tmp_path / "styles.csv").read_bytes())
-    assert [(s.name, s.prompt) for s in rows] == [("B", "b {prompt}"), ("A", "new a {prompt}"), ("C", "c")]
-    assert not list(tmp_path.glob(".styles*"))  # no temporary file left
+    assert (tmp_path / "styles.csv").read_text(encoding="utf-8").splitlines() == [
+        "name,prompt,negative_prompt,colour", "B,b {prompt},,blue", "# keep me,,,", "A,new a {prompt},,red",
+        "Long," + "x" * 2001 + ",,", "C,c,,"]
+    assert not list(tmp_path.glob(".styles.csv.*"))  # no temporary file left
+    (tmp_path / "styles.csv").write_bytes(b"\xff\xfe not a styles file")
+    with pytest.raises(InvalidInput, match="not UTF-8"):  # never rewritten over
+        styles.save_csv(tmp_path, [Style("D", "d", "")])
+    assert (tmp_path / "styles.csv").read_bytes() == b"\xff\xfe not a styles file"
 
 
 # --- the record -----------------------------------------------------------------------------------------------------
@@ -158,6 +168,28 @@ def test_a_grid_records_the_expanded_prompt_and_the_names_and_the_library_filter
                                             {"group": "(no style)", "mean_rating": 2.0, "images": 1}]
     studio.reindex()  # the names survive losing the catalog: they are in the PNGs
     assert studio.search(SearchQuery(styles=("Enhance",)))[1] == 2
+
+
+def test_another_tools_style_names_are_searchable_but_never_block_a_re_render(studio):
+    from tests.foreign_files import FOOOCUS_JSON, fooocus_png
+
+    names = [f"Fooocus Style {k}" for k in range(9)]  # Fooocus lets a user tick any number of styles
+    data = json.loads(FOOOCUS_JSON)
+    data["styles"] = str(names)
+    studio.import_files([("fox.png", fooocus_png(json.dumps(data)))])
+    (record,), _ = studio.search(SearchQuery(styles=("Fooocus Style 8",)))
+    params = studio.params_of(record)  # refused before: 9 names, over GWEN's 8
+    assert params.styles == () and params.prompt == "a red fox in the snow"
+    _, children = studio.planner.plan_reroll(record.id, 2)
+    assert [c.styles for c in children] == [(), ()]  # Fooocus's names were never applied here
+
+
+def test_an_edit_with_a_new_prompt_names_no_style_and_one_without_keeps_them(studio, tiny_sd):
+    (parent,) = studio.generate("a cat", styles=["Anime"], model=tiny_sd, n=1, seed=3, steps=2, width=64,
+                                height=64)
+    (kept,) = studio.pan(parent.id, "left", 0.25, n=1, seed=1)
+    (typed,) = studio.pan(parent.id, "left", 0.25, prompt="a dog", n=1, seed=1)
+    assert kept.params["styles"] == ["Anime"] and "styles" not in typed.params
 
 
 def test_a_remixed_variation_applies_the_parents_styles_to_the_new_prompt(studio, tiny_sd):

@@ -19,7 +19,7 @@ from gwen.errors import InvalidInput
 def add_style_commands(cmd) -> None:
     from gwen.cli.parser import Parser
 
-    styles = cmd("styles", "the prompt styles: list them, save one, import an A1111 styles.csv")
+    styles = cmd("styles", "the prompt styles: list them, save one, import an A1111 styles.csv", json_flag=False)
     sub = styles.add_subparsers(dest="styles_command", parser_class=Parser)
     sub.add_parser("list", help="every style (built-in, styles.toml, styles.csv)").add_argument(
         "--json", action="store_true")
@@ -35,7 +35,7 @@ def add_style_commands(cmd) -> None:
 
 def styles_list(studio, args: argparse.Namespace) -> int:
     styles = studio.list_styles()
-    if args.json:
+    if getattr(args, "json", False):  # `gwen styles` alone: the list, as text
         print(json.dumps({"styles": styles}))
         return 0
     for style in styles:

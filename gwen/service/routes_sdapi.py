@@ -250,8 +250,9 @@ def _generation_options(studio, body: Txt2ImgBody) -> tuple[dict[str, Any], int,
     if checkpoint:
         options["model"] = _model_ref(studio, str(checkpoint))
         studio.check_model(options["model"])
-    if body.styles:
-        options["styles"] = list(body.styles)
+    if body.styles:  # as A1111: a name this server has no style for changes nothing
+        known = {style["name"] for style in studio.list_styles()}
+        options["styles"] = [name for name in dict.fromkeys(body.styles) if name in known]
     if body.subseed_strength:
         subseed = body.subseed if body.subseed is not None and body.subseed >= 0 else _random_seed()
         options["variations"] = [{"seed": subseed, "strength": body.subseed_strength}]

@@ -33,6 +33,7 @@ def style_picker(studio, prompt: str, negative: str) -> list[str]:
     book = _book(studio)
     st.session_state[KEY] = [n for n in st.session_state.get(KEY, []) if n in book]
     chosen = st.multiselect("Styles", list(book), key=KEY, max_selections=style_rules.MAX_STYLES,
+                            persist_state="session",
                             placeholder="none: the prompt as typed",
                             help="prompt templates applied in the order chosen; the record keeps both the "
                                  "expanded prompt and the style names")
