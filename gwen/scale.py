@@ -93,7 +93,11 @@ class RenderReplica:
         from gwen.boundary import ModelBoundary
         from gwen.engine import Engine
 
-        torch.set_num_threads(max(1, threads))
+        from gwen.device_thread import device_thread
+
+        self.threads = max(1, threads)
+        torch.set_num_threads(self.threads)
+        device_thread().run(torch.set_num_threads, self.threads)  # the thread that renders (OpenMP: per thread)
         self.home = Path(home)
         self.engine = Engine(ModelBoundary(self.home / "models", confined=True), device=device, dtype=dtype)
         self.cancels: dict[str, threading.Event] = {}
@@ -144,11 +148,9 @@ class RenderReplica:
         return out
 
     async def whoami(self) -> dict[str, Any]:  # async: answered even while a render runs
-        import torch
-
         return {"worker": self.name, "pid": os.getpid(), "host": socket.gethostname(),
                 "loaded_model": self.engine.loaded_model, "device": self.engine.device,
-                "threads": torch.get_num_threads()}
+                "threads": self.threads}
 
     async def cancel(self, order_id: str) -> None:
         self.cancels.setdefault(order_id, threading.Event()).set()

@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 
 from gwen.api import MEMBERS, StudioAPI
+from gwen.device_thread import device_thread
 from gwen.errors import InvalidInput, ModelUnavailable, NotFound
 from gwen.records import ImageRecord, JobRecord, SearchQuery, VerifyResult
 from tests.conftest import ROOT
@@ -110,12 +111,12 @@ def reference(tmp_path_factory, tiny_models):
 
     def grid(threads: int) -> list[np.ndarray]:
         if threads not in grids:
-            before = torch.get_num_threads()
-            torch.set_num_threads(threads)
+            before = device_thread().run(torch.get_num_threads)
+            device_thread().run(torch.set_num_threads, threads)  # where the studio renders (OpenMP: per thread)
             try:
                 records = studio.generate("a reference lighthouse", model="tiny-sd", n=8, seed=700, steps=3)
             finally:
-                torch.set_num_threads(before)
+                device_thread().run(torch.set_num_threads, before)
             grids[threads] = [pixels(studio.path_of(r)) for r in records]
         return grids[threads]
     yield grid
@@ -163,7 +164,7 @@ def test_a_grid_has_its_seeds_its_pixels_and_its_worker(backend, reference):
 
     records = backend.api.generate("a reference lighthouse", model="tiny-sd", n=8, seed=700, steps=3)
     workers = backend.api.engine_status()["workers"]
-    threads = workers[0]["threads"] if backend.kind == "pool" else torch.get_num_threads()
+    threads = workers[0]["threads"] if backend.kind == "pool" else device_thread().run(torch.get_num_threads)
     assert all(isinstance(r, ImageRecord) for r in records)
     assert [r.params["seed"] for r in records] == list(range(700, 708))
     assert [r.batch["size"] for r in records] == [4] * 8 and len({r.batch["id"] for r in records}) == 2
@@ -506,8 +507,8 @@ def test_styles_expand_record_filter_and_group(backend, tmp_path):
     from gwen.styles import BUILT_IN, Style, apply
 
     kind = backend.kind
-    imported = backend.api.import_styles(b"\xef\xbb\xbfname,prompt,negative_prompt\nInk,\"{prompt}, ink drawing\",color\n"
-                                         b"# a comment,x,y\n", "mine.csv")
+    imported = backend.api.import_styles(b"\xef\xbb\xbfname,prompt,negative_prompt\n"
+                                         b"Ink,\"{prompt}, ink drawing\",color\n# a comment,x,y\n", "mine.csv")
     assert imported["added"] + imported["replaced"] == ["Ink"]
     assert backend.api.save_style(f"Own {kind}", "my {prompt}")["added"] == [f"Own {kind}"]
     listed = {s["name"]: s for s in backend.api.list_styles()}
