@@ -29,6 +29,7 @@ from typing import Any, Callable
 from gwen.errors import Cancelled
 
 _POLL_SECONDS = 0.02  # how often a waiting thread looks at the stop and cancel events
+CANCELLED = "cancelled by the user; nothing from this job was written"  # what the engine says too
 
 
 class DeviceThread:
@@ -96,9 +97,9 @@ class _Bridge:
             self.calls.put((callback, args, handled))
             while not handled.wait(_POLL_SECONDS):
                 if self.stop.is_set():
-                    raise Cancelled("render stopped: the asking side is gone")
+                    raise Cancelled(CANCELLED)
             if self.stop.is_set():
-                raise Cancelled("render stopped by its caller")
+                raise Cancelled(CANCELLED)
         return relayed
 
     def serve(self, future: Future) -> None:

@@ -54,7 +54,7 @@ from PIL import Image
 
 from gwen import memory
 from gwen.boundary import ModelBoundary
-from gwen.device_thread import device_thread
+from gwen.device_thread import CANCELLED, device_thread
 from gwen.errors import Cancelled, InvalidInput
 from gwen.lora import LoraSlot
 from gwen.models import (ModelSource, check_available, family_of, load_pipeline, model_hash,  # noqa: F401
@@ -293,7 +293,7 @@ class Engine:
 
         def callback(pipe, step: int, timestep, kwargs):
             if cancel is not None and cancel.is_set():
-                raise Cancelled("cancelled by the user; nothing from this job was written")
+                raise Cancelled(CANCELLED)
             if step + 1 in preview_at and taps:
                 on_preview(latents_to_images(taps[0].latents(kwargs["latents"]), loaded.family))
             if on_step:
@@ -301,7 +301,7 @@ class Engine:
             return kwargs
 
         if cancel is not None and cancel.is_set():
-            raise Cancelled("cancelled by the user; nothing from this job was written")
+            raise Cancelled(CANCELLED)
         loaded.loras.use(loaded.pipe, first.loras, self.boundary)
         common = dict(
             prompt=strip_lora_tags(first.prompt), negative_prompt=first.negative_prompt or None,

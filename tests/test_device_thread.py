@@ -122,3 +122,12 @@ def test_a_forked_child_gets_its_own_device_thread_instead_of_waiting_on_its_par
         os._exit(0 if device_thread().run(lambda: 42) == 42 else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_a_cancel_set_from_a_callback_says_what_the_engine_says():
+    from gwen.device_thread import CANCELLED
+
+    cancel = threading.Event()
+    with pytest.raises(Cancelled, match="cancelled by the user") as caught:
+        DeviceThread().call(fake_render, 50, {}, cancel=cancel, on_step=lambda done, total: cancel.set())
+    assert str(caught.value) == CANCELLED
