@@ -17,6 +17,7 @@ import gzip
 import io
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -36,6 +37,15 @@ def png(texts: list[tuple[str, str]], image: Image.Image | None = None) -> bytes
     buffer = io.BytesIO()
     (image or blank()).save(buffer, "PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+def write_png(path: Path, chunks: dict[str, str], size=(64, 64)) -> Path:
+    """A PNG file at ``path`` with ``chunks`` as iTXt (UTF-8, as GWEN writes its own)."""
+    info = PngInfo()
+    for key, value in chunks.items():
+        info.add_itxt(key, value)
+    Image.new("RGB", size, (30, 90, 160)).save(path, pnginfo=info)
+    return path
 
 
 # --- A1111 / Forge -----------------------------------------------------------------------------------------------

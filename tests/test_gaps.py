@@ -17,12 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image, PngImagePlugin
 
 from gwen.errors import DiskFull, ImageRejected, ModelUnavailable
 from gwen.records import JobRecord, SearchQuery
 from tests.conftest import ROOT, run_cli
 from tests.disks import small_tmpfs
+from tests.foreign_files import write_png as _png  # a PNG file with iTXt chunks, as GWEN writes
 from tests.servers import TOKEN, served_home, start_server, stop
 from tests.test_pages import GENERATE, LINEAGE, UPSCALE, VARIATIONS, app, button, texts
 
@@ -31,14 +31,6 @@ FOREIGN_MODEL = "/some/other/machine/path/foo.safetensors"
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-def _png(path: Path, chunks: dict[str, str], size=(64, 64)) -> Path:
-    info = PngImagePlugin.PngInfo()
-    for key, value in chunks.items():
-        info.add_itxt(key, value)
-    Image.new("RGB", size, (30, 90, 160)).save(path, pnginfo=info)
-    return path
-
-
 def _count(remote) -> int:
     return remote.search(SearchQuery(include_deleted=True, limit=1))[1]
 

@@ -14,18 +14,18 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from gwen.errors import InvalidInput, ModelUnavailable
 from gwen.journal import JsonlLog
 from gwen.records import Filter, SearchQuery
 from tests.conftest import ROOT, run_cli
 from tests.disks import small_tmpfs
+from tests.foreign_files import write_png as _png  # a PNG file with iTXt chunks, as GWEN writes
 from tests.servers import start_server, stop
 
 TOKEN = "hardening-token-0123456789"
@@ -426,14 +426,6 @@ def test_13_a_served_batch_error_never_shows_the_servers_temporary_path(served, 
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------------
-def _png(path: Path, chunks: dict[str, str], size=(64, 64)) -> Path:
-    info = PngImagePlugin.PngInfo()
-    for key, value in chunks.items():
-        info.add_itxt(key, value)
-    Image.new("RGB", size, (30, 90, 160)).save(path, pnginfo=info)
-    return path
-
-
 def _new_id() -> str:
     from gwen.files import new_id
     return new_id()

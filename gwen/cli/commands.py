@@ -12,29 +12,20 @@ from typing import Any, Callable
 
 from gwen.cli.edits import EDIT_COMMANDS
 from gwen.cli.styles import STYLE_COMMANDS
-from gwen.cli.output import StepBar, image_json, print_differences, print_images
+from gwen.cli.output import image_json, print_differences, print_images, render_and_print
 from gwen.errors import InvalidInput
 from gwen.records import Filter, SearchQuery, parse_day
-
-
-def _bar() -> StepBar:
-    return StepBar(enabled=sys.stderr.isatty())
 
 
 def generate(studio, args) -> int:
     width, height = args.size if args.size else (None, None)
     if (args.init is None) != (args.denoise is None):
         raise InvalidInput("--init and --denoise go together (img2img from a catalog image)")
-    bar = _bar()
-    try:
-        records = studio.generate(args.prompt, negative=args.negative, model=args.model, n=args.n, seed=args.seed,
-                                  steps=args.steps, guidance=args.guidance, width=width, height=height,
-                                  scheduler=args.scheduler, variations=[_variation(v) for v in args.variation],
-                                  init_image_id=args.init, denoise=args.denoise, styles=args.styles, on_step=bar)
-    finally:
-        bar.close()
-    print_images(studio, records, args.json)
-    return 0
+    return render_and_print(studio, args.json, lambda bar: studio.generate(
+        args.prompt, negative=args.negative, model=args.model, n=args.n, seed=args.seed, steps=args.steps,
+        guidance=args.guidance, width=width, height=height, scheduler=args.scheduler,
+        variations=[_variation(v) for v in args.variation], init_image_id=args.init, denoise=args.denoise,
+        styles=args.styles, on_step=bar))
 
 
 def use(studio, args) -> int:
@@ -47,13 +38,8 @@ def use(studio, args) -> int:
         return _use_edit(studio, record, params, args)
     options = generate_options(params, studio.list_styles() if params.styles else None)
     if args.run:
-        bar = _bar()
-        try:
-            records = studio.generate(options.pop("prompt"), n=1, on_step=bar, **options)
-        finally:
-            bar.close()
-        print_images(studio, records, args.json)
-        return 0
+        prompt = options.pop("prompt")
+        return render_and_print(studio, args.json, lambda bar: studio.generate(prompt, n=1, on_step=bar, **options))
     argv = generate_argv(params, studio.list_styles() if params.styles else None)
     print(json.dumps({"id": record.id, "argv": argv, "command": shlex.join(argv), "options": options}) if args.json
           else shlex.join(argv))
@@ -73,19 +59,15 @@ def _use_edit(studio, record, params, args) -> int:
                 raise InvalidInput(f"image {record.id}: its painted mask is not on this machine (it lies beside the "
                                    "image where it was made); run this there")
             options["mask"] = mask_file.read_bytes()
-        bar = _bar()
-        try:
-            if command == "pan":
-                records = studio.pan(params.init_image_id, options.pop("side"), options.pop("fraction"),
-                                     on_step=bar, **options)
-            elif command == "zoom":
-                records = studio.zoom(params.init_image_id, options.pop("factor"), on_step=bar, **options)
-            else:
-                records = studio.vary_region(params.init_image_id, on_step=bar, **options)
-        finally:
-            bar.close()
-        print_images(studio, records, args.json)
-        return 0
+        parent = params.init_image_id
+        if command == "pan":
+            side, fraction = options.pop("side"), options.pop("fraction")
+            return render_and_print(studio, args.json, lambda bar: studio.pan(parent, side, fraction, on_step=bar,
+                                                                              **options))
+        if command == "zoom":
+            factor = options.pop("factor")
+            return render_and_print(studio, args.json, lambda bar: studio.zoom(parent, factor, on_step=bar, **options))
+        return render_and_print(studio, args.json, lambda bar: studio.vary_region(parent, on_step=bar, **options))
     argv = edit_argv(params, str(mask_file))
     print(json.dumps({"id": record.id, "argv": argv, "command": shlex.join(argv), "options": options},
                      default=list) if args.json else shlex.join(argv))
@@ -93,12 +75,7 @@ def _use_edit(studio, record, params, args) -> int:
 
 
 def reroll(studio, args) -> int:
-    bar = _bar()
-    try:
-        print_images(studio, studio.reroll(args.id, args.n, args.seed, on_step=bar), args.json)
-    finally:
-        bar.close()
-    return 0
+    return render_and_print(studio, args.json, lambda bar: studio.reroll(args.id, args.n, args.seed, on_step=bar))
 
 
 def vary(studio, args) -> int:
@@ -115,13 +92,7 @@ def vary(studio, args) -> int:
         parent, children, plan = studio.plan_variations(args.id, **options)
         print_planned(parent, children, plan, args.json, options["locks"])
         return 0
-    bar = _bar()
-    try:
-        records = studio.vary(args.id, on_step=bar, **options)
-    finally:
-        bar.close()
-    print_images(studio, records, args.json)
-    return 0
+    return render_and_print(studio, args.json, lambda bar: studio.vary(args.id, on_step=bar, **options))
 
 
 def upscale(studio, args) -> int:

@@ -12,10 +12,9 @@ Contract:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from gwen.cli.output import StepBar, print_images
+from gwen.cli.output import render_and_print
 from gwen.errors import InvalidInput
 
 
@@ -67,13 +66,7 @@ def _options(args) -> dict:
 
 
 def _render(studio, args, work) -> int:
-    bar = StepBar(enabled=sys.stderr.isatty())
-    try:
-        records = work(bar)
-    finally:
-        bar.close()
-    print_images(studio, records, args.json)
-    return 0
+    return render_and_print(studio, args.json, work)
 
 
 def vary_region(studio, args) -> int:

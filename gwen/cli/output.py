@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from gwen.records import ImageRecord
 
@@ -28,6 +28,17 @@ def print_images(studio, records: list[ImageRecord], as_json: bool, total: int |
         print(f"{r.id}  {r.op:8} seed={r.params.get('seed')!s:>10}  {stars:5}  {studio.location_of(r)}")
     if total is not None:
         print(f"{len(records)} shown of {total}", file=sys.stderr)
+
+
+def render_and_print(studio, as_json: bool, work: Callable[["StepBar"], list[ImageRecord]]) -> int:
+    """``work(on_step)`` with a step bar on stderr (when it is a terminal), then its images printed; returns 0."""
+    bar = StepBar(enabled=sys.stderr.isatty())
+    try:
+        records = work(bar)
+    finally:
+        bar.close()
+    print_images(studio, records, as_json)
+    return 0
 
 
 def print_differences(result: dict[str, Any]) -> None:
