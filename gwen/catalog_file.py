@@ -42,13 +42,18 @@ class CatalogFile:
         self._lingering = Lingering(self.path, linger_seconds(), self._release_if_idle)
 
     @contextmanager
-    def session(self):
-        """Hold the file open for a block of operations (re-entrant); closed when the outermost block ends."""
+    def session(self, settle: bool = True):
+        """Hold the file open for a block of operations (re-entrant); closed when the outermost block ends. The
+        outermost block first ``_settle``s the file (a ``Catalog`` commits its pending rows), unless ``settle``
+        is False."""
         with self._lock:
-            if self._con is None:
+            opened = self._con is None
+            if opened:
                 self._con = self._open()
             self._depth += 1
             try:
+                if self._depth == 1:
+                    self._settle(opened, settle)
                 yield self._con
             finally:
                 self._depth -= 1
@@ -58,10 +63,21 @@ class CatalogFile:
                     else:
                         self._close_now()
 
+    def _settle(self, opened: bool, settle: bool) -> None:
+        """Run at the start of every outermost session (``opened``: the file was just opened)."""
+
+    def _before_close(self) -> None:
+        """Run before the file is closed (handed over, lingered out, or ``close()``); the lock is held."""
+
     def _close_now(self) -> None:
-        con, self._con = self._con, None
-        if con is None:
+        if self._con is None:
             return
+        failure = None
+        try:
+            self._before_close()
+        except Exception as exc:  # closed all the same (what it could not do waits for the next session)
+            failure = exc
+        con, self._con = self._con, None
         try:
             con.close()  # a checkpoint: it writes
         except duckdb.Error as exc:
@@ -69,6 +85,8 @@ class CatalogFile:
             if full is None:
                 raise
             raise full from None
+        if failure is not None:
+            raise failure
 
     def _release_if_idle(self) -> bool:
         """Close the lingering file unless an operation runs (then False); never waits for the lock."""

@@ -38,7 +38,13 @@ class JsonlLog:
         self._lock = threading.Lock()
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        self.append_many([record])
+
+    def append_many(self, records: list[dict[str, Any]]) -> None:
+        """Append every record, one line each, with one fsync (a group of queue jobs finishing together)."""
+        if not records:
+            return
+        line = "".join(json.dumps(record, ensure_ascii=False, default=str) + "\n" for record in records)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock, open(self.path, "a+b") as handle:
@@ -116,7 +122,11 @@ class JobJournal:
         self.path = self.log.path
 
     def record(self, job: dict[str, Any]) -> None:
-        self.log.append({"ts": datetime.now(timezone.utc).isoformat(), "job": job})
+        self.record_many([job])
+
+    def record_many(self, jobs: list[dict[str, Any]]) -> None:
+        ts = datetime.now(timezone.utc).isoformat()
+        self.log.append_many([{"ts": ts, "job": job} for job in jobs])
 
     def latest(self) -> tuple[list[dict[str, Any]], int]:
         """(the last snapshot of every job, oldest job first; lines skipped as torn or malformed)."""

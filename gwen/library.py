@@ -59,6 +59,11 @@ class Library:
         """Catalog rows for images whose files are already written (one transaction)."""
         self.catalog.insert(records)
 
+    def insert_later(self, records: list[ImageRecord]) -> None:
+        """The same, committed behind the caller (``gwen.pending_rows``): visible to every later read all the
+        same, in this process or another."""
+        self.catalog.insert_later(records)
+
     def search(self, query: SearchQuery) -> tuple[list[ImageRecord], int]:
         return self.catalog.search(query)
 

@@ -2,10 +2,12 @@
 
 Contract:
 - ``QueueRunner(studio, jobs, concurrency)`` runs pending jobs oldest first, ``concurrency`` at a time (on a
-  local studio ``GWEN_QUEUE_IN_FLIGHT``, default 1: its engine renders one at a time, and a second job only
-  overlaps the last one's writes; the number of render replicas of a pool), through the studio's public methods
-  only. It is crash-safe: a job's image ids are derived from the job id (``JobRun``), its files are written (atomically)
-  before its rows, and the rows commit in the same transaction that marks the job done. After a kill -9 the next
+  local studio ``GWEN_QUEUE_IN_FLIGHT``, by default 2 on a CUDA GPU and 1 elsewhere: its engine renders one at a
+  time, and a second job only overlaps the last one's writes; the number of render replicas of a pool), through
+  the studio's public methods only. It is crash-safe: a job's image ids are derived from the job id (``JobRun``),
+  its files are written (atomically) before its rows, and the rows commit in the same transaction that marks the
+  job done, together with the other jobs that finished close to it and the claim of the next ones (group
+  commit, ``gwen.queue_group``): a job is counted done only once that transaction commits. After a kill -9 the next
   runner puts interrupted jobs back to pending (their attempt given back) and re-renders them deterministically
   into the same paths; nothing cataloged is replaced. A failing job records its error and the queue moves on;
   transient errors retry up to ``max_attempts``, input errors do not; a full disk stops the runner and gives the
@@ -31,6 +33,7 @@ from gwen import files
 from gwen.batches import _locks
 from gwen.errors import Cancelled, DiskFull, GwenError, ImageRejected, InvalidInput, ModelUnavailable, NotFound
 from gwen.params import ImageParams
+from gwen.queue_group import Group
 from gwen.records import JobRecord
 
 NON_RETRYABLE = (InvalidInput, NotFound, ModelUnavailable, ImageRejected)  # retrying cannot fix these
@@ -38,11 +41,14 @@ NON_RETRYABLE = (InvalidInput, NotFound, ModelUnavailable, ImageRejected)  # ret
 
 # --- running --------------------------------------------------------------------
 class JobRun:
-    """What the studio needs to run one job crash-safely: derived ids and an atomic commit."""
+    """What the studio needs to run one job crash-safely: derived ids and an atomic commit. With ``defer``, the
+    commit is kept (``finished``) for the runner's group commit instead of being made at once."""
 
-    def __init__(self, job: JobRecord, jobs):
+    def __init__(self, job: JobRecord, jobs, defer: bool = False):
         self.job = job
         self.jobs = jobs
+        self.defer = defer
+        self.finished: tuple | None = None
 
     def image_id(self, index: int) -> str:
         return files.derived_id(self.job.id, "image", index)
@@ -53,7 +59,10 @@ class JobRun:
     def commit(self, fresh, every=None) -> None:
         """Insert ``fresh`` rows and finish the job; follow-ups are planned for ``every`` image of the job."""
         every = every if every is not None else fresh
-        self.jobs.complete(self.job, fresh, every, self._follow_ups(every))
+        if self.defer:
+            self.finished = (self.job, list(fresh), list(every), self._follow_ups(every))
+        else:
+            self.jobs.complete(self.job, fresh, every, self._follow_ups(every))
 
     def _follow_ups(self, records) -> list[JobRecord]:
         out = []
@@ -177,31 +186,51 @@ class QueueRunner:
         return summary
 
     def _loop(self, pool, summary: RunSummary, until_empty: bool, on_job, on_step, max_jobs) -> None:
+        group = Group(self.jobs, summary, self.home, count=on_job is not None)
         running: dict = {}
         started = 0
-        while True:
-            while len(running) < self.concurrency and not self.stop_event.is_set() and \
-                    (max_jobs is None or started < max_jobs):
-                job = self.jobs.claim_next()
-                if job is None:
-                    break
-                started += 1
-                if on_job:
-                    on_job(job, started, started + self.jobs.counts().get("pending", 0))
-                running[pool.submit(self._run_one, job, summary, on_step)] = job
-            if not running:
-                if until_empty or self.stop_event.is_set() or (max_jobs is not None and started >= max_jobs):
-                    return
-                self.stop_event.wait(self.poll_seconds)
-                continue
-            finished, _ = wait(running, timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
-            for future in finished:
-                running.pop(future)
-                future.result()  # a full disk stops the runner (the other jobs in flight finish first)
+        try:
+            while True:
+                room = not self.stop_event.is_set() and (max_jobs is None or started < max_jobs)
+                if room and len(running) < self.concurrency and not group.waiting:
+                    limit = None if max_jobs is None else max_jobs - started
+                    group.commit(claim=group.claim_size(self.concurrency - len(running), limit))
+                elif group.due():
+                    group.commit()
+                while room and len(running) < self.concurrency and group.waiting:
+                    job = group.waiting.popleft()
+                    if job.id in group.cancel:  # a cancel reached it while it waited its turn
+                        self.jobs.set_status(job.id, "cancelled", "cancelled by the user")
+                        summary.count("cancelled")
+                        continue
+                    started += 1
+                    if on_job:
+                        on_job(job, started, started + len(group.waiting) + group.pending)
+                    running[pool.submit(self._run_one, job, summary, on_step)] = job
+                    room = max_jobs is None or started < max_jobs
+                if not running:
+                    group.commit()
+                    if until_empty or self.stop_event.is_set() or (max_jobs is not None and started >= max_jobs):
+                        return
+                    self.stop_event.wait(self.poll_seconds)
+                    continue
+                finished, _ = wait(running, timeout=group.wait_seconds(self.poll_seconds),
+                                   return_when=FIRST_COMPLETED)
+                for future in finished:
+                    running.pop(future)
+                    group.add(future.result())  # a full disk stops the runner (the other jobs finish first)
+        finally:
+            for future in running:  # only after a failure: let the others end before the group is wound down
+                try:
+                    group.add(future.result())
+                except Exception:
+                    pass
+            group.wind_down()
 
-    def _run_one(self, job: JobRecord, summary: RunSummary, on_step) -> None:
+    def _run_one(self, job: JobRecord, summary: RunSummary, on_step) -> tuple | None:
+        """Run one job; its rendered, written and not yet committed result (None when it ended otherwise)."""
         cancel = threading.Event()
-        last_check = [0.0]
+        last_check = [time.monotonic()]  # asked again after each second of rendering
         with self._state:
             self._in_flight[job.id] = [job, (0, 0)]
             self._started.append(job.id)
@@ -212,14 +241,15 @@ class QueueRunner:
                     self._in_flight[job.id][1] = (done, total)
             if on_step:
                 on_step(done, total)
+            if self.stop_event.is_set():
+                cancel.set()
             now = time.monotonic()
             if now - last_check[0] > 1.0:
                 last_check[0] = now
-                if self.stop_event.is_set() or self.jobs.cancel_requested(job.id):
+                if self.jobs.cancel_requested(job.id):
                     cancel.set()
         try:
-            self._execute(job, step, cancel)
-            summary.count("done")
+            return self._execute(job, step, cancel)
         except DiskFull:  # every job would fail the same way: stop, and keep this one for when there is room
             self.stop_event.set()
             try:
@@ -241,9 +271,10 @@ class QueueRunner:
         finally:
             with self._state:
                 self._in_flight.pop(job.id, None)
+        return None
 
-    def _execute(self, job: JobRecord, on_step, cancel: threading.Event) -> None:
-        run = JobRun(job, self.jobs)
+    def _execute(self, job: JobRecord, on_step, cancel: threading.Event) -> tuple | None:
+        run = JobRun(job, self.jobs, defer=True)
         spec = job.spec
         if job.kind == "generate":
             params = [ImageParams.from_json(p) for p in spec["params"]]
@@ -259,3 +290,4 @@ class QueueRunner:
                                 tile=spec.get("tile"), pre_shrink=spec.get("pre_shrink", 1.0), job=run)
         else:
             raise InvalidInput(f"job {job.id}: unknown kind {job.kind!r}")
+        return run.finished

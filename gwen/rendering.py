@@ -5,7 +5,8 @@ Contract:
   one short Hub probe at most) and every LoRA file is there (``gwen.lora.with_hashes``, which also records each
   LoRA's A1111 hash in the params), renders through the renderer it was given (this process's engine, or a Ray Serve
   pool: ``gwen.renderers``), then writes every image's file (atomically, side by side) *before* the rows, which
-  go in one transaction. A full disk or a busy catalog (``GwenError``) undoes the files: nothing was written.
+  go in one transaction, committed behind the call (``Catalog.insert_later``: every later read sees them). A full
+  disk or a busy catalog (``GwenError``) undoes the files: nothing was written.
 - With a queue ``job`` (``gwen.queue.JobRun``), image ids and batch ids are derived from the job, images already
   cataloged (by an earlier, interrupted run) are neither rewritten nor re-inserted, and the rows commit in the
   transaction that marks the job done.
@@ -59,7 +60,9 @@ class Rendering:
         inits = self._init_pngs(params, [parent], masks)
         order = RenderOrder(params, op, parent, plan, ids, job.job.id if job else files.new_id(), inits,
                             self.chunk_size, order_id=ids[0])
-        existing = self.library.get_many(ids) if job else {}
+        # a job re-run after a crash: the images whose files are there may be cataloged (reindex adopts files)
+        existing = self.library.get_many([i for i in ids if files.image_path(self.library.home, i).exists()]
+                                         ) if job else {}
         rendered = self.renderer.render(order, on_step=on_step, cancel=cancel, on_preview=on_preview)
         fresh = [item for item in rendered if item.record.id not in existing]
         records = [existing.get(item.record.id, item.record) for item in rendered]
@@ -72,7 +75,7 @@ class Rendering:
         try:
             self._write_files(fresh, inits)
             if job is None:
-                self.library.insert([item.record for item in fresh])
+                self.library.insert_later([item.record for item in fresh])
             else:
                 job.commit([item.record for item in fresh], every)
         except GwenError:  # a full disk, a busy catalog: nothing of this grid stays behind

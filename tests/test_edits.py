@@ -337,7 +337,7 @@ def test_a_failed_catalog_write_takes_back_the_images_and_their_masks(studio, pa
 
     def busy(records):
         raise CatalogBusy("the catalog is busy")
-    monkeypatch.setattr(studio.library, "insert", busy)
+    monkeypatch.setattr(studio.library, "insert_later", busy)  # the rows, written behind the call
     with pytest.raises(CatalogBusy):
         studio.vary_region(parent.id, box=BOX, n=2, seed=1)
     assert [p.name for p in (studio.home / "images").glob("**/*.png")] == [f"{parent.id}.png"]

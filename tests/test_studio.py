@@ -121,9 +121,11 @@ def test_everything_survives_losing_the_database(studio, grid, home):
 
 
 def test_a_crash_between_file_and_row_leaves_a_file_that_reindex_adopts(studio, tiny_sd, monkeypatch):
-    def crash(records):
+    from gwen.pending_rows import PendingRows
+
+    def crash(*args):
         raise RuntimeError("power cut")
-    monkeypatch.setattr(studio.catalog, "insert", crash)
+    monkeypatch.setattr(PendingRows, "add", crash)  # the row's step (written behind the call)
     with pytest.raises(RuntimeError):
         studio.generate("orphans", model=tiny_sd, n=2, seed=1, steps=2, width=64, height=64)
     monkeypatch.undo()
