@@ -107,6 +107,7 @@ class LoadedModel:
     inpaint: object | None = None
     base_scheduler_config: dict = field(default_factory=dict)
     loras: LoraSlot = field(default_factory=LoraSlot)
+    compiled: dict | None = None  # what GWEN_COMPILE=1 applied (gwen.fast_path)
 
 
 class Engine:
@@ -160,8 +161,19 @@ class Engine:
             family = family_of(pipe)
             self._place(pipe, family)
             self._loaded = LoadedModel(source=source, pipe=pipe, model_hash=model_hash(source, pipe),
-                                       family=family, base_scheduler_config=dict(pipe.scheduler.config))
+                                       family=family, base_scheduler_config=dict(pipe.scheduler.config),
+                                       compiled=self._fast_path(pipe))
             return self._loaded
+
+    def _fast_path(self, pipe) -> dict | None:
+        """``GWEN_COMPILE=1``: fuse, channels_last and compile (``gwen.fast_path``), kernels cached beside the
+        models folder (``$GWEN_HOME/cache/torch-compile``)."""
+        from gwen import fast_path
+
+        if not fast_path.enabled():
+            return None
+        cache = fast_path.use_cache(self.models_dir.parent / "cache" / "torch-compile")
+        return {**fast_path.apply(pipe, self.device), "cache": str(cache)}
 
     def unload(self) -> None:
         device_thread().run(self._unload)

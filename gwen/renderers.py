@@ -130,5 +130,7 @@ class LocalRenderer:
         engine = self._engine
         if engine is None:
             return {"loaded_model": None, "device": None, "workers": [{"worker": self.worker, "state": "idle"}]}
+        loaded = engine.loaded
         return {"loaded_model": engine.loaded_model, "device": engine.device if engine._device else None,
+                "compiled": loaded.compiled if loaded is not None else None,
                 "workers": [{"worker": self.worker, "state": "ready"}]}

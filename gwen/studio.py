@@ -7,7 +7,8 @@ Contract:
   ``Preferences``. Front ends call the facade and nothing below it; ``gwen.remote.RemoteStudio`` offers the same
   members over HTTP, and a ``gwen serve --replicas N`` studio renders on a Ray Serve pool (``gwen.scale``).
 - Methods validate first (``InvalidInput`` / ``NotFound`` / ``ModelUnavailable`` before any write). Durability:
-  every new image is written as a complete PNG (atomic rename) *before* its catalog row; marks and queue states
+  every new image is written as a complete PNG (atomic rename) *before* its catalog row (which a grid commits
+  just behind the call, before any later read: ``gwen.pending_rows``); marks and queue states
   go to their journals before their rows; ``reindex`` rebuilds the catalog from ``images/`` and the journals.
 - The engine (torch, diffusers) is created lazily, on the first render, and keeps one model resident; the
   catalog file is opened per operation (``gwen.catalog``).
@@ -48,8 +49,8 @@ class Studio(EditsMixin):  # vary_region, pan, zoom: gwen.studio_edits
                  chunk_size: int | None = None):
         """``engine``: share one ``gwen.engine.Engine`` between studios (tests, benchmarks). ``confine_models``:
         open model files only inside ``$GWEN_HOME/models`` (``gwen serve``). ``renderer``: render elsewhere (a
-        ``gwen.scale.PoolRenderer``), ``concurrency`` queue jobs in flight (default ``GWEN_QUEUE_IN_FLIGHT``, 1;
-        2 lets one render while the one before writes its files and rows), ``chunk_size`` images per pipeline
+        ``gwen.scale.PoolRenderer``), ``concurrency`` queue jobs in flight (default: ``queue_in_flight``; 2 lets one
+        render while the one before writes its files and rows), ``chunk_size`` images per pipeline
         call."""
         self.home = gwen_home(home)
         self.boundary = ModelBoundary(self.home / "models", confined=confine_models)
@@ -64,7 +65,7 @@ class Studio(EditsMixin):  # vary_region, pan, zoom: gwen.studio_edits
         self.rendering = Rendering(self.library, self.planner, self.boundary, self.renderer, chunk_size)
         self.upscaling = Upscaling(self.library, self.archive, self.boundary, self.preferences,
                                    self.preferences.settings.device, worker())
-        self.queue = QueueControl(self, self.jobs, concurrency or queue_in_flight())
+        self.queue = QueueControl(self, self.jobs, concurrency or queue_in_flight(self.settings.device))
 
     def _new_engine(self):
         from gwen.engine import Engine
@@ -287,14 +288,17 @@ class Studio(EditsMixin):  # vary_region, pan, zoom: gwen.studio_edits
         return self.queue.runner(poll_seconds)
 
 
-def queue_in_flight() -> int:
-    """Queue jobs a local studio keeps in flight (``GWEN_QUEUE_IN_FLIGHT``, default 1). Renders take turns on the
-    engine's device thread; a second job only overlaps the last one's PNG, fsyncs and commit, which on a CPU take
-    cores from the render itself (tiny model, 2 cores: 0.81-0.95x a bare loop with two, 0.81-0.87x with one, in
-    four runs of bench/queue_throughput.py). With a GPU rendering, two may pay; it is not measured."""
+def queue_in_flight(device: str | None = None) -> int:
+    """Queue jobs a local studio keeps in flight (``GWEN_QUEUE_IN_FLIGHT``; by default 2 on a CUDA GPU, else 1).
+    Renders take turns on the engine's device thread; a second job overlaps the last one's PNG encoding, fsyncs and
+    commit. On a CPU those take cores from the render itself (tiny model, 2 cores: 0.93x a bare loop with two,
+    0.99x with one, bench/queue_throughput.py); a GPU renders without the CPU's cores, so there the overlap is
+    free (bench/gpu.py measures both)."""
     import os
 
+    from gwen.memory import likely_device
+
     try:
-        return max(1, int(os.environ.get("GWEN_QUEUE_IN_FLIGHT", "1")))
-    except ValueError:
-        return 1
+        return max(1, int(os.environ["GWEN_QUEUE_IN_FLIGHT"]))
+    except (KeyError, ValueError):
+        return 2 if likely_device(device).startswith("cuda") else 1

@@ -95,29 +95,45 @@ def build_tiny_sd(target: str | os.PathLike) -> Path:
 
 def build_sd15_shape(target: str | os.PathLike, dtype=None) -> Path:
     """Write an SD1.5-shape pipeline with random weights (fixed seed) into ``target``; return the folder."""
+    return _build_full_shape(target, dtype, turbo=False)
+
+
+def build_sd_turbo_shape(target: str | os.PathLike, dtype=None) -> Path:
+    """Write an SD-Turbo-shape pipeline (SD 2.1's UNet with linear projections and 1024-wide cross-attention,
+    OpenCLIP ViT-H's 23-layer text encoder, the SD VAE; trailing Euler timesteps) with random weights."""
+    return _build_full_shape(target, dtype, turbo=True)
+
+
+def _build_full_shape(target: str | os.PathLike, dtype, turbo: bool) -> Path:
     import torch
-    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import (AutoencoderKL, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
+                           StableDiffusionPipeline, UNet2DConditionModel)
     from transformers import CLIPTextConfig, CLIPTextModel
 
     target = Path(target)
     vocab = _byte_level_vocab()
     tokenizer = byte_level_tokenizer(target / ".tokenizer-src")
+    width, heads, layers, inner = (1024, 16, 23, 4096) if turbo else (768, 12, 12, 3072)
     state = torch.random.get_rng_state()
     torch.manual_seed(0)
     try:
-        unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8,
+        unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=width,
+                                    attention_head_dim=(5, 10, 20, 20) if turbo else 8,
+                                    use_linear_projection=turbo,
                                     block_out_channels=(320, 640, 1280, 1280), layers_per_block=2)
         vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
                             down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
                             sample_size=512)
-        text = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
-                                            num_hidden_layers=12, vocab_size=49408, max_position_embeddings=77,
+        text = CLIPTextModel(CLIPTextConfig(hidden_size=width, intermediate_size=inner, num_attention_heads=heads,
+                                            num_hidden_layers=layers, vocab_size=49408, max_position_embeddings=77,
+                                            hidden_act="gelu" if turbo else "quick_gelu",
                                             bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
                                             pad_token_id=vocab["<|endoftext|>"]))
     finally:
         torch.random.set_rng_state(state)
-    scheduler = DPMSolverMultistepScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                            use_karras_sigmas=True, steps_offset=1)
+    common = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
+    scheduler = EulerDiscreteScheduler(timestep_spacing="trailing", **common) if turbo else \
+        DPMSolverMultistepScheduler(use_karras_sigmas=True, **common)
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, unet=unet, scheduler=scheduler, tokenizer=tokenizer,
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     if dtype is not None:
