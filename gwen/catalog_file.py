@@ -96,6 +96,10 @@ class CatalogFile:
             if self._depth:
                 return False
             try:
+                self._before_close()
+            except Exception:  # rows that could not be committed: keep the file (try again at the next poll)
+                return False
+            try:
                 self._close_now()
             except Exception:  # a full disk at checkpoint: the next operation reports it; the file is closed
                 pass

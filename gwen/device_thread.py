@@ -10,7 +10,11 @@ Contract:
   at that step, and the exception is raised in the caller once the render has ended), or when the caller is
   interrupted (Ctrl-C: raised at once; the render stops at its next step). A call made on the device thread
   itself runs inline. The device thread is a daemon: an interrupted CLI exits without waiting for it (it writes
-  no file; the asking threads do).
+  no file; the asking threads do). A callback marked ``on_device_thread = True`` (thread-safe, no Streamlit: the
+  queue runner's bookkeeping) runs on the device thread itself, inside the render, without waking the caller.
+  While the render runs, the caller's thread sleeps until a callback or the end arrives (it wakes every
+  ``_WAKE_SECONDS`` only to stay interruptible): a thread that wakes 50 times a second costs a 2-core CPU's render
+  a few per cent.
 - Why: on a CPU, PyTorch's OpenMP gives every thread that runs torch operations its own thread team, and once
   more than one team is alive (more OpenMP threads than cores) libgomp stops spinning at its barriers, so every
   parallel region pays a futex wake-up. The tiny model rendered 1.7-1.9x slower in a queue's worker thread than
@@ -28,7 +32,8 @@ from typing import Any, Callable
 
 from gwen.errors import Cancelled
 
-_POLL_SECONDS = 0.02  # how often a waiting thread looks at the stop and cancel events
+_POLL_SECONDS = 0.02  # how often the device thread, waiting for a callback, looks at the stop event
+_WAKE_SECONDS = 0.25  # how often the caller's thread, waiting for the render, wakes (Ctrl-C)
 CANCELLED = "cancelled by the user; nothing from this job was written"  # what the engine says too
 
 
@@ -85,12 +90,14 @@ class _Bridge:
 
     def __init__(self, cancel: threading.Event | None):
         self.cancel = cancel
-        self.stop = threading.Event()
+        self.stop = _Stop(cancel)
         self.calls: queue.SimpleQueue = queue.SimpleQueue()
 
     def relay(self, callback: Callable | None) -> Callable | None:
         if callback is None:
             return None
+        if getattr(callback, "on_device_thread", False):
+            return callback
 
         def relayed(*args: Any) -> None:
             handled = threading.Event()
@@ -106,10 +113,8 @@ class _Bridge:
         """Run the callbacks until the render is done; the first one that raises sets ``stop`` and is raised."""
         future.add_done_callback(lambda _: self.calls.put(None))
         while True:
-            if self.cancel is not None and self.cancel.is_set():
-                self.stop.set()
             try:
-                item = self.calls.get(timeout=_POLL_SECONDS)
+                item = self.calls.get(timeout=_WAKE_SECONDS)
             except queue.Empty:
                 continue
             if item is None:
@@ -123,6 +128,17 @@ class _Bridge:
                 future.exception()  # the render has seen stop: wait for it to end before the caller goes on
                 raise
             handled.set()
+
+
+class _Stop(threading.Event):
+    """The render's cancel event: set by the bridge, or by the caller's own event (read at each step)."""
+
+    def __init__(self, caller: threading.Event | None):
+        super().__init__()
+        self.caller = caller
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self.caller is not None and self.caller.is_set())
 
 
 _SHARED: DeviceThread | None = None

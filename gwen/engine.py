@@ -172,6 +172,8 @@ class Engine:
 
         if not fast_path.enabled():
             return None
+        if memory.wants_cpu_offload(self.device, family_of(pipe)):
+            return {"skipped": "the model is offloaded to the CPU between calls (too little VRAM)"}
         cache = fast_path.use_cache(self.models_dir.parent / "cache" / "torch-compile")
         return {**fast_path.apply(pipe, self.device), "cache": str(cache)}
 
@@ -314,6 +316,9 @@ class Engine:
 
         if cancel is not None and cancel.is_set():
             raise Cancelled(CANCELLED)
+        from gwen.fast_path import before_loras
+
+        before_loras(loaded, first.loras)
         loaded.loras.use(loaded.pipe, first.loras, self.boundary)
         common = dict(
             prompt=strip_lora_tags(first.prompt), negative_prompt=first.negative_prompt or None,

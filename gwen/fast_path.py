@@ -9,11 +9,15 @@ Contract:
   with the same shapes loads the compiled kernels instead of compiling again.
 - ``apply(pipe, device)`` fuses the attention's Q, K and V projections, puts the UNet and the VAE in channels_last
   and compiles the UNet in place (``nn.Module.compile``: still a ``UNet2DConditionModel``, so img2img and inpaint
-  pipelines made ``from_pipe`` and LoRAs keep working) with ``dynamic=False``: one graph per batch size and image
-  size, which GWEN's batches already bucket. The mode is ``GWEN_COMPILE_MODE``, by default "max-autotune" on CUDA
-  (its CUDA graphs want static shapes) and "default" elsewhere. It returns what it applied, for ``engine_status``.
-- A compiled UNet rounds differently from an eager one (fused kernels): pixels differ by a few levels of 255.
-  ``verify`` renders through the same engine, so it compares like with like.
+  pipelines made ``from_pipe`` keep working) with ``dynamic=False``: one graph per batch size and image size, which
+  GWEN's batches already bucket. The mode is ``GWEN_COMPILE_MODE``, by default "max-autotune" on CUDA (its CUDA
+  graphs want static shapes) and "default" elsewhere. A graph that fails to compile runs eagerly (Dynamo's
+  ``suppress_errors``). It returns what it applied, for ``engine_status``. The engine skips it all when the model
+  is offloaded to the CPU between calls (too little VRAM), where compiled graphs would be re-recorded every call.
+- ``before_loras(loaded, loras)``: fused attention bypasses LoRA layers, so the first render with a LoRA unfuses
+  the projections for good (one recompile). A new set of LoRAs also recompiles.
+- A compiled UNet rounds differently from an eager one (fused kernels): pixels differ by a few levels of 255. An
+  image rendered with the fast path verifies against the fast path, not against eager rendering.
 """
 
 from __future__ import annotations
@@ -34,10 +38,14 @@ def use_cache(folder: Path) -> Path:
     """Keep compiled kernels in ``folder`` (unless the user chose a cache); returns the inductor cache in use."""
     chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")  # importing inductor sets it to its default: read first
     import torch._inductor.config as inductor
-    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+        default = default_cache_dir()
+    except ImportError:  # an older torch: nothing sets the variable behind the user's back
+        default = None
     folder.mkdir(parents=True, exist_ok=True)
-    if not chosen or os.path.abspath(chosen) == os.path.abspath(default_cache_dir()):
+    if not chosen or (default and os.path.abspath(chosen) == os.path.abspath(default)):
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder / "inductor")
     os.environ.setdefault("TRITON_CACHE_DIR", str(folder / "triton"))
     inductor.fx_graph_cache = True
@@ -59,5 +67,16 @@ def apply(pipe, device: str) -> dict:
     pipe.unet.to(memory_format=torch.channels_last)
     pipe.vae.to(memory_format=torch.channels_last)
     applied["channels_last"] = ["unet", "vae"]
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True  # a graph that cannot compile runs eagerly instead of failing
     pipe.unet.compile(mode=applied["mode"], dynamic=False)
     return applied
+
+
+def before_loras(loaded, loras) -> None:
+    """LoRA layers sit on the separate Q, K and V projections, which fused attention bypasses: unfuse (for good,
+    which recompiles once) before the first render with a LoRA."""
+    if loras and loaded.compiled and loaded.compiled.get("fused_qkv") is True:
+        loaded.pipe.unfuse_qkv_projections()
+        loaded.compiled["fused_qkv"] = "unfused: a LoRA was used"

@@ -96,9 +96,10 @@ def thumb_path(home: Path, image_id: str) -> Path:
     return home / "thumbs" / f"{check_id(image_id)}.webp"
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+def write_bytes_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     """Write ``data`` to ``path`` through a temporary file, fsync and rename; a full disk raises ``DiskFull``
-    and leaves neither the temporary file nor a partial ``path``."""
+    and leaves neither the temporary file nor a partial ``path``. With ``durable=False`` the fsyncs are left to a
+    later ``make_durable`` (which must return before anything refers to the file: a queue's group commit)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -108,7 +109,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -116,7 +118,23 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         if full is not None:
             raise full from None
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def make_durable(paths: list[Path]) -> None:
+    """fsync each file, then each folder holding them, once (files written with ``durable=False``)."""
+    try:
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for folder in dict.fromkeys(p.parent for p in paths):
+            _fsync_dir(folder)
+    except OSError as exc:
+        raise disk_full(exc, paths[0].parent if paths else Path(".")) or exc
 
 
 def write_png_atomic(path: Path, image: Image.Image, text_chunks: dict[str, str]) -> None:

@@ -13,7 +13,9 @@ Contract:
   dead processes (a live one holds an ``flock`` on its own log): it inserts the rows that are missing, then
   deletes the log. Nothing a call returned is lost to a kill -9; after a power cut, the fsynced PNGs are still
   there and ``reindex`` adopts them. A process that exits normally commits its rows on the way out.
-- One registry per catalog file per process (a forked child starts its own).
+- One registry per catalog file per process (a forked child starts its own). Rows the catalog refuses (not a full
+  disk: that keeps them pending, and the file is not handed over until they commit) are dropped with a warning,
+  their PNGs kept for ``reindex``; an orphan log whose rows are refused is set aside as ``.bad``.
 """
 
 from __future__ import annotations
@@ -90,9 +92,10 @@ class PendingRows:
     def _open_log(self):
         if self._log is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            path = self.folder / f"{os.getpid()}-{time.time_ns()}.jsonl"
-            log = open(path, "w+b", buffering=0)
+            name = f"{os.getpid()}-{time.time_ns()}"
+            log = open(self.folder / f"{name}.new", "w+b", buffering=0)
             fcntl.flock(log.fileno(), fcntl.LOCK_EX)  # held for this process's life: "I am alive"
+            os.replace(self.folder / f"{name}.new", self.folder / f"{name}.jsonl")  # visible once locked
             self._log = log
         return self._log
 
@@ -123,6 +126,23 @@ def _truncate(log, size: int) -> None:
 
 _registry: dict[tuple[int, str], PendingRows] = {}
 _registry_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with no pending rows; its copies of the parent's logs are closed, so the parent's
+    flock ends with the parent (whose rows the next opener then adopts)."""
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for pending in _registry.values():
+        if pending._log is not None:
+            try:
+                pending._log.close()
+            except OSError:
+                pass
+    _registry.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def pending_for(catalog: Path) -> PendingRows:

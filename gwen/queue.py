@@ -25,7 +25,7 @@ import hashlib
 import os
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -33,7 +33,7 @@ from gwen import files
 from gwen.batches import _locks
 from gwen.errors import Cancelled, DiskFull, GwenError, ImageRejected, InvalidInput, ModelUnavailable, NotFound
 from gwen.params import ImageParams
-from gwen.queue_group import Group
+from gwen.queue_group import Group, cancel_signal
 from gwen.records import JobRecord
 
 NON_RETRYABLE = (InvalidInput, NotFound, ModelUnavailable, ImageRejected)  # retrying cannot fix these
@@ -104,6 +104,24 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+
+class _Inline:
+    """One job at a time runs in the runner's own thread: no hand-over to a worker and back for every job."""
+
+    def __enter__(self) -> "_Inline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # as a worker's future would carry it (a full disk: the runner stops)
+            future.set_exception(exc)
+        return future
 
 
 class RunnerBusy(GwenError):
@@ -179,7 +197,8 @@ class QueueRunner:
         try:
             files.remove_stale_temp_files(self.home)
             summary.recovered = self.jobs.recover_interrupted()
-            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="gwen-job") as pool:
+            with (ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="gwen-job")
+                  if self.concurrency > 1 else _Inline()) as pool:
                 self._loop(pool, summary, until_empty, on_job, on_step, max_jobs)
         finally:
             self._release()
@@ -198,6 +217,7 @@ class QueueRunner:
                 elif group.due():
                     group.commit()
                 while room and len(running) < self.concurrency and group.waiting:
+                    group.refresh_cancels()  # a cancel since the last commit (the signal file changed)
                     job = group.waiting.popleft()
                     if job.id in group.cancel:  # a cancel reached it while it waited its turn
                         self.jobs.set_status(job.id, "cancelled", "cancelled by the user")
@@ -210,15 +230,19 @@ class QueueRunner:
                     room = max_jobs is None or started < max_jobs
                 if not running:
                     group.commit()
+                    if room and not group.drained:  # jobs claimed ahead were all cancelled: claim again
+                        continue
                     if until_empty or self.stop_event.is_set() or (max_jobs is not None and started >= max_jobs):
                         return
                     self.stop_event.wait(self.poll_seconds)
                     continue
-                finished, _ = wait(running, timeout=group.wait_seconds(self.poll_seconds),
-                                   return_when=FIRST_COMPLETED)
+                finished, _ = wait(running, timeout=group.wait_seconds(), return_when=FIRST_COMPLETED)
                 for future in finished:
                     running.pop(future)
                     group.add(future.result())  # a full disk stops the runner (the other jobs finish first)
+        except BaseException:
+            self.stop_event.set()  # the jobs still running stop at their next step
+            raise
         finally:
             for future in running:  # only after a failure: let the others end before the group is wound down
                 try:
@@ -230,7 +254,8 @@ class QueueRunner:
     def _run_one(self, job: JobRecord, summary: RunSummary, on_step) -> tuple | None:
         """Run one job; its rendered, written and not yet committed result (None when it ended otherwise)."""
         cancel = threading.Event()
-        last_check = [time.monotonic()]  # asked again after each second of rendering
+        last_check = [time.monotonic()]  # asked again after each second of rendering, and whenever signalled
+        signal = [cancel_signal(self.jobs)]
         with self._state:
             self._in_flight[job.id] = [job, (0, 0)]
             self._started.append(job.id)
@@ -243,11 +268,12 @@ class QueueRunner:
                 on_step(done, total)
             if self.stop_event.is_set():
                 cancel.set()
-            now = time.monotonic()
-            if now - last_check[0] > 1.0:
-                last_check[0] = now
+            now, seen = time.monotonic(), cancel_signal(self.jobs)
+            if now - last_check[0] > 1.0 or seen != signal[0]:
+                last_check[0], signal[0] = now, seen
                 if self.jobs.cancel_requested(job.id):
                     cancel.set()
+        step.on_device_thread = True  # thread-safe bookkeeping (and a tqdm bar): run inside the render
         try:
             return self._execute(job, step, cancel)
         except DiskFull:  # every job would fail the same way: stop, and keep this one for when there is room

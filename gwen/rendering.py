@@ -6,7 +6,8 @@ Contract:
   LoRA's A1111 hash in the params), renders through the renderer it was given (this process's engine, or a Ray Serve
   pool: ``gwen.renderers``), then writes every image's file (atomically, side by side) *before* the rows, which
   go in one transaction, committed behind the call (``Catalog.insert_later``: every later read sees them). A full
-  disk or a busy catalog (``GwenError``) undoes the files: nothing was written.
+  disk or a busy catalog (``GwenError``) before the call returns undoes the files: nothing was written. A full
+  disk after it keeps the rows pending (logged) until they can commit.
 - With a queue ``job`` (``gwen.queue.JobRun``), image ids and batch ids are derived from the job, images already
   cataloged (by an earlier, interrupted run) are neither rewritten nor re-inserted, and the rows commit in the
   transaction that marks the job done.
@@ -73,7 +74,8 @@ class Rendering:
         """Files first (atomically, side by side; an edit's mask before its image), then the rows; a GwenError in
         between undoes the files."""
         try:
-            self._write_files(fresh, inits)
+            # a queue job's files are fsynced by its group commit, beside the next render (gwen.queue_group)
+            self._write_files(fresh, inits, durable=job is None or not getattr(job, "defer", False))
             if job is None:
                 self.library.insert_later([item.record for item in fresh])
             else:
@@ -84,13 +86,13 @@ class Rendering:
                 files.mask_path(self.library.path_of(item.record)).unlink(missing_ok=True)
             raise
 
-    def _write_files(self, items: list[RenderedFile], inits: dict[str, bytes]) -> None:
+    def _write_files(self, items: list[RenderedFile], inits: dict[str, bytes], durable: bool = True) -> None:
         def write(item: RenderedFile) -> None:
             path = self.library.path_of(item.record)
             edit = item.record.params.get("edit")
             if edit:  # the mask first: an edited image never exists without it
-                files.write_bytes_atomic(files.mask_path(path), inits[f"mask:{edit['mask_sha256']}"])
-            files.write_bytes_atomic(path, item.png)
+                files.write_bytes_atomic(files.mask_path(path), inits[f"mask:{edit['mask_sha256']}"], durable)
+            files.write_bytes_atomic(path, item.png, durable)
         if len(items) <= 1:
             for item in items:
                 write(item)

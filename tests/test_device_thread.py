@@ -131,3 +131,15 @@ def test_a_cancel_set_from_a_callback_says_what_the_engine_says():
     with pytest.raises(Cancelled, match="cancelled by the user") as caught:
         DeviceThread().call(fake_render, 50, {}, cancel=cancel, on_step=lambda done, total: cancel.set())
     assert str(caught.value) == CANCELLED
+
+
+def test_a_callback_marked_for_the_device_thread_runs_there_inside_the_render():
+    device = DeviceThread()
+    seen: dict = {}
+    threads: list = []
+
+    def on_step(done, total):
+        threads.append(threading.current_thread().name)
+    on_step.on_device_thread = True
+    assert device.call(fake_render, 4, seen, on_step=on_step) == "rendered 4"
+    assert threads == [seen["thread"]] * 4 and seen["thread"].startswith("gwen-device")

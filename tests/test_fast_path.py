@@ -50,3 +50,22 @@ def test_a_compiled_pipeline_renders_the_same_image_and_a_second_process_reuses_
               for p in (studio.path_of(eager), first["path"], second["path"])]
     assert np.abs(pixels[1] - pixels[0]).max() <= 4  # fused kernels round differently, nothing more
     assert np.array_equal(pixels[1], pixels[2])  # the cached kernels are the compiled ones
+
+
+def test_the_first_render_with_a_lora_unfuses_the_attention_projections(shared_engine, tiny_sd):
+    from gwen.fast_path import before_loras
+
+    loaded = shared_engine.load(tiny_sd)
+    pipe = loaded.pipe
+    pipe.fuse_qkv_projections()
+    loaded.compiled = {"fused_qkv": True}
+    try:
+        before_loras(loaded, ())  # no LoRA: stays fused
+        assert any("Fused" in type(p).__name__ for p in pipe.unet.attn_processors.values())
+        before_loras(loaded, ("a LoRA",))
+        assert not any("Fused" in type(p).__name__ for p in pipe.unet.attn_processors.values())
+        assert loaded.compiled["fused_qkv"] == "unfused: a LoRA was used"
+    finally:
+        loaded.compiled = None
+        if any("Fused" in type(p).__name__ for p in pipe.unet.attn_processors.values()):
+            pipe.unfuse_qkv_projections()

@@ -124,3 +124,38 @@ def test_a_catalog_closed_after_every_operation_inserts_at_once(studio, tiny_sd,
     raw = duckdb.connect(str(home / "gwen.duckdb"))
     assert raw.execute("SELECT count(*) FROM images").fetchone()[0] == 2
     raw.close()
+
+
+def test_while_pending_rows_cannot_commit_reads_go_on_and_the_file_is_not_handed_over(studio, tiny_sd, home,
+                                                                                     monkeypatch):
+    monkeypatch.setattr(pending_rows, "FLUSH_AFTER", 600)
+    real = Catalog._commit_pending
+
+    def full(self):
+        if pending_rows.pending_for(self.path):
+            raise DiskFull(home)
+    monkeypatch.setattr(Catalog, "_commit_pending", full)
+    records = studio.generate("no room for the rows yet", model=tiny_sd, **GRID)
+    assert studio.tags() == []  # a read still answers
+    assert studio.catalog._release_if_idle() is False and studio.catalog._con is not None  # kept, not handed over
+    monkeypatch.setattr(Catalog, "_commit_pending", real)
+    assert {r.id for r in studio.search(SearchQuery())[0]} == {r.id for r in records}
+
+
+def test_an_orphan_log_the_catalog_refuses_is_set_aside_and_never_blocks_an_opener(home):
+    from gwen import files, recording
+    from gwen.params import ImageParams
+
+    folder = pending_rows.folder_of(home / "gwen.duckdb")
+    folder.mkdir(parents=True)
+    params = ImageParams.build(prompt="x", model="m", steps=2, width=64, height=64, seed=1)
+    record = recording.rendered(image_id=files.new_id(), home=home, width=10**30, height=64, op="generate",
+                                parent=None, params=params, plan=None, batch=None, model_hash=None, duration_ms=1.0,
+                                device="cpu", dtype="float32", worker="test")
+    import json
+    (folder / "999999-1.jsonl").write_text(json.dumps(record.to_dict()) + "\n")
+    with pytest.warns(UserWarning, match="set aside"):
+        catalog = Catalog(home / "gwen.duckdb")
+        assert catalog.stats()["images"] == 0
+    assert (folder / "999999-1.bad").exists() and not (folder / "999999-1.jsonl").exists()
+    catalog.close()

@@ -100,3 +100,65 @@ def test_a_commit_that_hits_a_full_disk_undoes_the_groups_files_and_gives_its_jo
     assert not any(p.exists() for p in paths)
     assert [(j.status, j.attempts) for j in studio.queue_list()] == [("pending", 0), ("pending", 0)]
     assert studio.search(SearchQuery())[1] == 0
+
+
+def test_when_every_job_claimed_ahead_is_cancelled_the_runner_claims_again(studio, tiny_sd, monkeypatch):
+    from gwen import queue_group
+
+    monkeypatch.setattr(queue_group, "MAX_GROUP", 3)  # claims of at most 3, so jobs stay pending behind them
+    jobs = add_jobs(studio, tiny_sd, [f"an owl, study {k}" for k in range(6)])
+
+    def cancel_the_next_two(job, index, total):
+        if index == 3:  # the group has claimed ahead by now; these two wait their turn (or are still pending)
+            for later in jobs[3:5]:
+                studio.queue_cancel(later.id)
+    studio.queue_runner().run(on_job=cancel_the_next_two)
+    status = {j.id: j.status for j in studio.queue_list()}
+    assert [status[j.id] for j in jobs] == ["done", "done", "done", "cancelled", "cancelled", "done"]
+    assert studio.search(SearchQuery())[1] == 4
+
+
+def test_a_job_whose_rows_the_catalog_refuses_fails_alone_and_the_rest_of_its_group_is_done(studio, tiny_sd,
+                                                                                            monkeypatch):
+    add_jobs(studio, tiny_sd, ["one", "two", "three"])
+    summary = RunSummary()
+    group = Group(studio.jobs, summary, studio.home)
+    group.commit(claim=3)
+    entries = [finished_entry(studio, job) for job in list(group.waiting)]
+    group.waiting.clear()
+    bad = entries[1][0].id
+    real = JobStore.finish_and_claim
+
+    def refuse(self, finished, claim=0, watch=(), count=False):
+        if any(job.id == bad for job, *_ in finished):
+            raise ValueError("Conversion Error: a value DuckDB refuses")
+        return real(self, finished, claim, watch, count)
+    monkeypatch.setattr(JobStore, "finish_and_claim", refuse)
+    for entry in entries:
+        group.add(entry)
+    group.commit()
+    status = {j.id: j for j in studio.queue_list()}
+    assert [status[e[0].id].status for e in entries] == ["done", "failed", "done"]
+    assert "Conversion Error" in status[bad].error
+    assert not (studio.home / entries[1][1][0].path).exists()  # its file went with it
+    assert (summary.done, summary.failed) == (2, 1) and studio.search(SearchQuery())[1] == 2
+
+
+def test_a_full_disk_when_the_file_closes_after_the_commit_keeps_the_committed_jobs(studio, tiny_sd, monkeypatch):
+    add_jobs(studio, tiny_sd, ["one"])
+    group = Group(studio.jobs, RunSummary(), studio.home)
+    group.commit(claim=1)
+    entry = finished_entry(studio, group.waiting.popleft())
+    group.add(entry)
+    catalog = studio.catalog
+    monkeypatch.setattr(catalog._lingering, "linger", 0.0)  # the session closes the file when it ends
+    real_close = type(catalog)._close_now
+
+    def full_at_checkpoint(self):
+        real_close(self)
+        raise disk_full(OSError(errno.ENOSPC, "No space left on device"), studio.home)
+    monkeypatch.setattr(type(catalog), "_close_now", full_at_checkpoint)
+    group.commit()  # committed before the close failed: not undone
+    monkeypatch.undo()
+    assert studio.jobs.resolve(entry[0].id).status == "done"
+    assert (studio.home / entry[1][0].path).exists() and studio.search(SearchQuery())[1] == 1

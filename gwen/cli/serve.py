@@ -60,4 +60,7 @@ def stop_within(pool, seconds: float) -> None:
     if not done.wait(seconds):
         print(f"Ray did not shut down within {seconds:g} s (its processes were stopped already?): exiting",
               file=sys.stderr, flush=True)
+        from gwen.pending_rows import flush_all
+
+        flush_all()  # os._exit skips atexit: commit the rows of the last calls first
         os._exit(0)
