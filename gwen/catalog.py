@@ -72,16 +72,9 @@ def _in_session(method):
     return wrapper
 
 
-class Catalog(CatalogFile):
-    """A DuckDB catalog file (``$GWEN_HOME/gwen.duckdb``): its queries; opening and sharing the file is
-    ``CatalogFile``'s."""
-
-    # --- writes -------------------------------------------------------------
-    @_in_session
-    def insert(self, records: Iterable[ImageRecord]) -> None:
-        rows = [_row(r) for r in records]
-        if rows:
-            self.transaction(lambda: self._insert_rows(rows))
+class _RowsBehind:
+    """The rows of a grid committed behind its call (``gwen.pending_rows``): a part of ``Catalog``, apart so that
+    each stays small. Uses ``Catalog``'s ``insert``, ``_insert_rows``, ``_absent`` and ``_transaction_on``."""
 
     def insert_later(self, records: Iterable[ImageRecord]) -> None:
         """Insert rows whose files are written, committing them behind the caller (``gwen.pending_rows``): before
@@ -150,6 +143,18 @@ class Catalog(CatalogFile):
                               "their PNGs")
             finally:
                 handle.close()
+
+
+class Catalog(_RowsBehind, CatalogFile):
+    """A DuckDB catalog file (``$GWEN_HOME/gwen.duckdb``): its queries; opening and sharing the file is
+    ``CatalogFile``'s."""
+
+    # --- writes -------------------------------------------------------------
+    @_in_session
+    def insert(self, records: Iterable[ImageRecord]) -> None:
+        rows = [_row(r) for r in records]
+        if rows:
+            self.transaction(lambda: self._insert_rows(rows))
 
     @_in_session
     def replace_all(self, records: Iterable[ImageRecord]) -> None:
