@@ -93,9 +93,9 @@ class _RowsBehind:
                 raise disk_full(exc, self.path.parent) or exc
 
     def flush_pending(self) -> None:
-        """Commit this process's pending rows of this file now."""
-        with self.session():
-            pass
+        """Commit this process's pending rows of this file now (a full disk raises ``DiskFull``: the flusher waits)."""
+        with self.session(settle=False):
+            self._commit_pending()
 
     def _settle(self, opened: bool, settle: bool) -> None:
         if opened:
@@ -522,7 +522,7 @@ class JobStore:
         out: dict = {"claimed": [], "pending": None, "cancel": set(), "committed": False}
         try:
             self._finish_and_claim(done, follow_ups, rows, claim, watch, count, out, now)
-        except GwenError:
+        except Exception:
             if not out["committed"]:
                 raise
             # committed; closing the file afterwards failed (a full disk at checkpoint): the next operation says so

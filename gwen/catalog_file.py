@@ -40,6 +40,7 @@ class CatalogFile:
         self._depth = 0
         self._migrated = False
         self._lingering = Lingering(self.path, linger_seconds(), self._release_if_idle)
+        self._retry_release_at = 0.0
 
     @contextmanager
     def session(self, settle: bool = True):
@@ -90,14 +91,17 @@ class CatalogFile:
 
     def _release_if_idle(self) -> bool:
         """Close the lingering file unless an operation runs (then False); never waits for the lock."""
-        if not self._lock.acquire(blocking=False):
+        if time.monotonic() < self._retry_release_at or not self._lock.acquire(blocking=False):
             return False
         try:
             if self._depth:
                 return False
+            if self._con is None:
+                return True
             try:
                 self._before_close()
-            except Exception:  # rows that could not be committed: keep the file (try again at the next poll)
+            except Exception:  # rows that could not be committed: keep the file, try again in a second
+                self._retry_release_at = time.monotonic() + 1.0
                 return False
             try:
                 self._close_now()

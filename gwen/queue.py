@@ -218,6 +218,8 @@ class QueueRunner:
                     group.commit()
                 while room and len(running) < self.concurrency and group.waiting:
                     group.refresh_cancels()  # a cancel since the last commit (the signal file changed)
+                    if group.due(group.waiting[0]):
+                        group.commit()
                     job = group.waiting.popleft()
                     if job.id in group.cancel:  # a cancel reached it while it waited its turn
                         self.jobs.set_status(job.id, "cancelled", "cancelled by the user")
@@ -236,7 +238,10 @@ class QueueRunner:
                         return
                     self.stop_event.wait(self.poll_seconds)
                     continue
-                finished, _ = wait(running, timeout=group.wait_seconds(), return_when=FIRST_COMPLETED)
+                timeout = group.wait_seconds()
+                if room and len(running) < self.concurrency:  # a free worker: look for new jobs now and then
+                    timeout = self.poll_seconds if timeout is None else min(timeout, self.poll_seconds)
+                finished, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in finished:
                     running.pop(future)
                     group.add(future.result())  # a full disk stops the runner (the other jobs finish first)
@@ -282,6 +287,10 @@ class QueueRunner:
                 self.jobs.give_back(job.id)
             except DiskFull:  # not even that line fits: it stays "running", and the next runner recovers it
                 pass
+            raise
+        except KeyboardInterrupt:  # Ctrl-C in a runner that renders in its own thread: resume later
+            self.stop_event.set()
+            self.jobs.give_back(job.id)
             raise
         except Cancelled:
             if self.stop_event.is_set() and not self.jobs.cancel_requested(job.id):

@@ -1,21 +1,24 @@
 """Group commit for the queue runner: finished jobs are committed together, and the next jobs claimed with them.
 
 Contract:
-- A job the runner finished (rendered, its files written atomically and fsynced) waits in the group, still
+- A job the runner finished (rendered, its files written atomically) waits in the group, still
   "running", until the group commits: its rows, its "done" state and its follow-ups go in one transaction with
   the other finished jobs' and with the claim of the next jobs (``JobStore.finish_and_claim``, one journal
   append). Only then is it counted done. A kill -9 before that leaves it "running": the next runner gives it back
   and renders it again into the same files, so nothing that was reported done is lost.
 - A finished job's files are written without their fsyncs; the group fsyncs them on a thread of its own while the
   next job renders (the wait is the disk's, not the CPU's), and waits for that before it commits.
-- A finished job waits at most ``WINDOW`` (2) seconds (less when the next job would end later than that), and at
+- A finished job waits at most ``WINDOW`` (2) seconds (less when the next job would end later than that, as the
+  last jobs' pace predicts; a job of another kind is not predicted: the group commits before it starts), and at
   most ``MAX_GROUP`` wait together. Claims are sized so that the claimed jobs end within about one window
   (one job at a time until the first has been timed; at least as many as there are free workers).
 - The jobs claimed ahead wait in ``waiting`` ("running" in the catalog). A cancel requested for one of them is
-  seen at the next commit (``cancel``); a stopped runner gives them back (``wind_down``).
+  seen before it starts (``refresh_cancels``, or the next commit); a stopped runner gives them back
+  (``wind_down``).
 - A commit that fails (a full disk, a busy catalog) undoes the group's new files and gives its jobs back, then
-  raises: nothing of the group stays half written. Any other failure (a row the catalog refuses) commits the
-  group's jobs one by one, and the job that fails alone is failed (its files undone) while the others are done.
+  raises: nothing of the group stays half written; so does any failure to make its files durable. A row or state
+  DuckDB refuses (``duckdb.Error``) commits the group's jobs one by one instead, and the job that fails alone is
+  failed (its files undone) while the others are done.
 - ``cancel_signal(jobs)`` is the mtime of ``queue.cancel`` beside the catalog, which every cancel request
   touches: the runner asks the catalog about cancels (of a job claimed ahead, or running) only when it changed,
   and otherwise once a second of rendering.
@@ -27,6 +30,8 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import duckdb
 
 from gwen import files
 from gwen.errors import GwenError
@@ -98,17 +103,21 @@ class Group:
         size = free if self.interval is None else max(free, min(MAX_GROUP, int(WINDOW / max(self.interval, 1e-3))))
         return size if limit is None else max(0, min(size, limit))
 
-    def due(self) -> bool:
+    def due(self, next_job: JobRecord | None = None) -> bool:
+        """Commit now? Yes when the oldest finished job would wait past the window for ``next_job`` to end, or
+        when ``next_job`` is of another kind than the finished ones (its pace is unknown)."""
         if not self.finished:
             return False
+        if next_job is not None and next_job.kind != self.finished[-1][0].kind:
+            return True
         if len(self.finished) >= MAX_GROUP or self.interval is None:
             return True
         return time.monotonic() - self._oldest + self.interval > WINDOW
 
     def wait_seconds(self) -> float | None:
-        """How long the runner may wait for its running jobs: until this group is due (None: no job waits). A
-        stop reaches a running job at its next step (its future then ends), so there is nothing to poll for,
-        and a render on 2 cores is not woken for nothing."""
+        """How long the runner may wait for its running jobs before this group is due (None: no job waits). A
+        stop reaches a running job at its next step (its future then ends); the runner polls only while it has a
+        free worker (new jobs), so a render on 2 cores is not woken for nothing."""
         if not self.finished:
             return None
         return max(0.0, self._oldest + WINDOW - time.monotonic())
@@ -122,11 +131,17 @@ class Group:
         try:
             for sync in syncs:  # every file of the group is durable before a row refers to it
                 sync.result()
+        except BaseException:
+            for sync in syncs:
+                sync.exception()  # every fsync has ended before the files go
+            self._undo(entries)
+            raise
+        try:
             claimed, pending, cancel = self.jobs.finish_and_claim(entries, claim, watch, count=self.count)
         except GwenError:
             self._undo(entries)
             raise
-        except Exception:  # a row or state the catalog refuses: find the job it belongs to, fail it alone
+        except duckdb.Error:  # a row or state the catalog refuses: find the job it belongs to, fail it alone
             self._one_by_one(entries)
             entries = []
             claimed, pending, cancel = self.jobs.finish_and_claim([], claim, watch, count=self.count)
@@ -148,7 +163,7 @@ class Group:
             except GwenError:
                 self._undo(entries[k:])
                 raise
-            except Exception as exc:
+            except duckdb.Error as exc:
                 self._undo([entry], give_back=False)
                 self.jobs.set_status(entry[0].id, "failed", f"{type(exc).__name__}: {exc}"[:2000])
                 self.summary.count("failed")

@@ -159,3 +159,18 @@ def test_an_orphan_log_the_catalog_refuses_is_set_aside_and_never_blocks_an_open
         assert catalog.stats()["images"] == 0
     assert (folder / "999999-1.bad").exists() and not (folder / "999999-1.jsonl").exists()
     catalog.close()
+
+
+def test_a_flusher_that_meets_a_full_disk_waits_instead_of_spinning(studio, tiny_sd, home, monkeypatch):
+    monkeypatch.setattr(pending_rows, "FLUSH_AFTER", 0.05)
+    tries = []
+
+    def full(self):
+        if pending_rows.pending_for(self.path):
+            tries.append(time.monotonic())
+            raise DiskFull(home)
+    monkeypatch.setattr(Catalog, "_commit_pending", full)
+    studio.generate("no room for the rows yet", model=tiny_sd, **GRID)
+    time.sleep(1.0)
+    monkeypatch.undo()  # room again: the rows commit when the studio closes
+    assert 1 <= len(tries) < 60  # a spinning flusher would have tried thousands of times

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 
+import duckdb
 import pytest
 
 from gwen import recording
@@ -131,7 +132,7 @@ def test_a_job_whose_rows_the_catalog_refuses_fails_alone_and_the_rest_of_its_gr
 
     def refuse(self, finished, claim=0, watch=(), count=False):
         if any(job.id == bad for job, *_ in finished):
-            raise ValueError("Conversion Error: a value DuckDB refuses")
+            raise duckdb.ConversionException("Conversion Error: a value DuckDB refuses")
         return real(self, finished, claim, watch, count)
     monkeypatch.setattr(JobStore, "finish_and_claim", refuse)
     for entry in entries:
@@ -162,3 +163,22 @@ def test_a_full_disk_when_the_file_closes_after_the_commit_keeps_the_committed_j
     monkeypatch.undo()
     assert studio.jobs.resolve(entry[0].id).status == "done"
     assert (studio.home / entry[1][0].path).exists() and studio.search(SearchQuery())[1] == 1
+
+
+def test_a_group_whose_files_cannot_be_made_durable_is_undone_and_given_back(studio, tiny_sd, monkeypatch):
+    from gwen import files
+
+    add_jobs(studio, tiny_sd, ["one"])
+    group = Group(studio.jobs, RunSummary(), studio.home)
+    group.commit(claim=1)
+    entry = finished_entry(studio, group.waiting.popleft())
+
+    def broken(paths):
+        raise OSError(errno.EIO, "Input/output error")
+    monkeypatch.setattr(files, "make_durable", broken)
+    group.add(entry)
+    with pytest.raises(OSError, match="Input/output error"):
+        group.commit()
+    assert not (studio.home / entry[1][0].path).exists()
+    assert [(j.status, j.attempts) for j in studio.queue_list()] == [("pending", 0)]
+    group.wind_down()
