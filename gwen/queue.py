@@ -41,13 +41,12 @@ NON_RETRYABLE = (InvalidInput, NotFound, ModelUnavailable, ImageRejected)  # ret
 
 # --- running --------------------------------------------------------------------
 class JobRun:
-    """What the studio needs to run one job crash-safely: derived ids and an atomic commit. With ``defer``, the
-    commit is kept (``finished``) for the runner's group commit instead of being made at once."""
+    """What the studio needs to run one job crash-safely: derived ids, and a commit that the runner makes with its
+    group (``gwen.queue_group``): ``commit`` keeps it in ``finished``."""
 
-    def __init__(self, job: JobRecord, jobs, defer: bool = False):
+    def __init__(self, job: JobRecord, jobs):
         self.job = job
         self.jobs = jobs
-        self.defer = defer
         self.finished: tuple | None = None
 
     def image_id(self, index: int) -> str:
@@ -59,10 +58,7 @@ class JobRun:
     def commit(self, fresh, every=None) -> None:
         """Insert ``fresh`` rows and finish the job; follow-ups are planned for ``every`` image of the job."""
         every = every if every is not None else fresh
-        if self.defer:
-            self.finished = (self.job, list(fresh), list(every), self._follow_ups(every))
-        else:
-            self.jobs.complete(self.job, fresh, every, self._follow_ups(every))
+        self.finished = (self.job, list(fresh), list(every), self._follow_ups(every))
 
     def _follow_ups(self, records) -> list[JobRecord]:
         out = []
@@ -309,7 +305,7 @@ class QueueRunner:
         return None
 
     def _execute(self, job: JobRecord, on_step, cancel: threading.Event) -> tuple | None:
-        run = JobRun(job, self.jobs, defer=True)
+        run = JobRun(job, self.jobs)
         spec = job.spec
         if job.kind == "generate":
             params = [ImageParams.from_json(p) for p in spec["params"]]

@@ -75,7 +75,7 @@ class Rendering:
         between undoes the files."""
         try:
             # a queue job's files are fsynced by its group commit, beside the next render (gwen.queue_group)
-            self._write_files(fresh, inits, durable=job is None or not getattr(job, "defer", False))
+            self._write_files(fresh, inits, durable=job is None)
             if job is None:
                 self.library.insert_later([item.record for item in fresh])
             else:

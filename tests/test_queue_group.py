@@ -24,7 +24,7 @@ def add_jobs(studio, tiny_sd, prompts: list[str]) -> list[JobRecord]:
 
 def finished_entry(studio, job: JobRecord) -> tuple:
     """What the runner hands the group for ``job``: its image (file written) and its deferred commit."""
-    run = JobRun(job, studio.jobs, defer=True)
+    run = JobRun(job, studio.jobs)
     params = ImageParams.from_json(job.spec["params"][0])
     record = recording.rendered(image_id=run.image_id(0), home=studio.home, width=64, height=64, op="generate",
                                 parent=None, params=params, plan=None, batch=None, model_hash=None,
