@@ -7,7 +7,7 @@ from gwen.ui.cards import grid
 from gwen.ui.common import PAGES, joined, plural
 from gwen.ui.forms import KEEP, generation_settings, kept
 from gwen.ui.models import AUTORUN, model_line
-from gwen.ui.progress import Pending
+from gwen.ui.progress import Pending, header_slot
 from gwen.ui.state import page
 from gwen.ui.styles_view import style_manager, style_picker
 
@@ -54,8 +54,8 @@ if records:
     head.subheader(joined([plural(len(records), "image"), records[0].op]))
     if st.session_state.get("gwen_grid_note"):
         head.caption(st.session_state["gwen_grid_note"])
-    slot = side.empty()  # Reroll, or the progress bar and Cancel while a render runs: the grid never moves
-    if slot.button("↻ Reroll", help="the same settings, new seeds") and pending is None:
+    slot = header_slot(side)  # Reroll, then the progress bar and Cancel while a render runs: the grid never moves
+    if slot.row.button("↻ Reroll", help="the same settings, new seeds") and pending is None:
         parent = records[0]
         pending = Pending("Rerolling", len(records),
                           lambda **cb: studio.reroll(parent.id, n=len(records), **cb), "gwen_grid", note="")

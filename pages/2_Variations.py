@@ -10,7 +10,7 @@ from gwen.ui import actions
 from gwen.ui.cards import caption, grid
 from gwen.ui.common import PAGES, guarded, plural, short_id
 from gwen.ui.forms import KEEP, kept
-from gwen.ui.progress import Pending
+from gwen.ui.progress import Pending, header_slot
 from gwen.ui.state import page
 from gwen.ui.taste_view import show_why
 from gwen.variation import JITTER_SCHEDULERS, JITTERABLE, STRENGTH_PRESETS
@@ -107,7 +107,7 @@ if records:
                    (f" of {short_id(records[0].parent_id)}" if records[0].parent_id else ""))
     if st.session_state.get("gwen_variation_grid_note"):
         head.caption(st.session_state["gwen_variation_grid_note"])
-    slot = side.empty()
+    slot = header_slot(side)
 made = grid(studio, records, "vgrid", HERE, pending, slot)
 if made:
     actions.record_pick(made[0].parent_id or made[0].id, "vary")

@@ -9,7 +9,7 @@ from gwen.ui import actions
 from gwen.ui.cards import caption, grid
 from gwen.ui.common import PAGES, guarded, plural, short_id
 from gwen.ui.forms import KEEP, kept
-from gwen.ui.progress import Pending
+from gwen.ui.progress import Pending, header_slot
 from gwen.ui.region import region_picker
 from gwen.ui.state import page
 
@@ -75,7 +75,7 @@ if records or pending:
     head.subheader(plural(len(records), "edit") if records else "Rendering")
     if st.session_state.get("gwen_edit_grid_note"):
         head.caption(st.session_state["gwen_edit_grid_note"])
-    slot = side.empty()
+    slot = header_slot(side)
 made = grid(studio, records, "edgrid", HERE, pending, slot)
 if made:
     actions.record_pick(made[0].id, made[0].op)

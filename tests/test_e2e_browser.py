@@ -133,6 +133,11 @@ def check_a_slow_grid_shows_previews_and_cancels(page, url, studio, tiny_sd) -> 
     page.get_by_role("button", name="↻ Reroll").click()
     expect(page.get_by_text("Rerolling")).to_be_visible()
     assert box(page.locator('[data-testid="stImage"] img').first) == where_before  # the old grid stays put
+    # the bar and Cancel come beside Reroll, which stays: a clicked widget that a run replaced would stay on
+    # screen (Streamlit keeps the focused one) under the bar until the render ends, pushing the grid down
+    assert page.locator("button:visible", has_text="Reroll").count() == 1
+    assert page.get_by_role("button", name="Cancel").evaluate(
+        "b => b.scrollWidth <= b.clientWidth && b.innerText.includes('Cancel')")  # not clipped to "C…"
     expect(page.get_by_text("4 images · reroll")).to_be_visible()
     fully_drawn(page)
     assert box(page.locator('[data-testid="stImage"] img').first) == where_before

@@ -14,7 +14,7 @@ Contract:
   changed elsewhere shows up here.
 - ``grid(studio, records, key, here, pending, slot)`` lays out a grid; when a
   render is pending it reserves one cell per new image and runs the render into
-  them (``gwen.ui.progress``, the bar in ``slot``), the old images staying in
+  them (``gwen.ui.progress``, the bar in ``slot``, a ``header_slot``), the old images staying in
   place until their previews, then the new images, arrive. Returns the new
   records, or None.
 """
@@ -28,7 +28,7 @@ import streamlit as st
 from gwen.records import ImageRecord
 from gwen.ui import actions
 from gwen.ui.common import PAGES, guarded, joined, short_id
-from gwen.ui.progress import Pending, run_render
+from gwen.ui.progress import HeaderSlot, Pending, header_slot, run_render
 
 COLUMNS = 4
 
@@ -115,12 +115,12 @@ def tags_editor(studio, record: ImageRecord, key: str, suggestions: list[str] | 
 
 
 def grid(studio, records: list[ImageRecord], key: str, here: str, pending: Pending | None = None,
-         slot=None) -> list[ImageRecord] | None:
+         slot: HeaderSlot | None = None) -> list[ImageRecord] | None:
     """``slot``: where the progress bar goes (the page's grid header row); by default a new row above."""
-    slot = slot if slot is not None else st.empty()
     count = max(len(records), pending.count if pending else 0)
     if not count:
         return None
+    slot = slot if slot is not None else header_slot(st)
     cells: list = []
     columns = st.columns(COLUMNS)
     for i in range(count):

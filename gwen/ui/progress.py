@@ -1,13 +1,19 @@
 """Rendering from a page: a progress bar with Cancel, live previews in the grid's cells, honest outcomes.
 
 Contract:
+- ``header_slot(column)`` is the place in a grid's header row for the page's
+  own controls (Reroll) and, while a render runs, its progress: ``slot.row``
+  is a horizontal row that every run of the page draws at the same place.
 - ``run_render(studio, pending, slot, cells)`` runs ``pending.work(on_step=,
-  on_preview=)`` (a facade call). While it runs, ``slot`` (an ``st.empty``
-  in the grid's header row, where Reroll is) holds the progress bar and a
-  Cancel button, and the previews (``gwen.preview``) fill ``cells`` (the
-  grid's own image placeholders): nothing on the page moves. Afterwards the
-  bar and Cancel are gone: Cancel shows only while something runs. Returns the facade's result, or None when
-  it raised a ``GwenError`` (shown in ``slot`` with ``st.error``; a model that
+  on_preview=)`` (a facade call). While it runs, the progress bar and a Cancel
+  button follow the page's controls in ``slot.row``, and the previews
+  (``gwen.preview``) fill ``cells`` (the grid's own image placeholders):
+  nothing on the page moves. The page's controls are never replaced while a
+  render runs: Streamlit keeps a focused widget that a run replaced (the Reroll
+  button just clicked) on screen until the run ends, which would push the grid
+  down for the whole render. Afterwards the bar and Cancel are gone: Cancel
+  shows only while something runs. Returns the facade's result, or None when
+  it raised a ``GwenError`` (shown in the slot with ``st.error``; a model that
   is not on this machine gets ``gwen.ui.models``' explanation and its
   "Use the offline demo model" button).
 - Cancelling is Streamlit's own: clicking Cancel (or anything else) starts a
@@ -43,6 +49,21 @@ class Pending:
     note: str | None = None  # shown with the grid it made ("Subtle variations of …, asked from Gallery"); "" clears
 
 
+@dataclass(frozen=True)
+class HeaderSlot:
+    """The place of a grid's controls and of a render's progress in the grid's header row."""
+
+    place: Any  # an st.empty: an error replaces the whole row
+    row: Any  # a horizontal container in it: the page's controls, then the bar and Cancel while a render runs
+
+
+def header_slot(column) -> HeaderSlot:
+    """A slot in ``column`` (``st`` itself or a column of the header row), the same on every run of the page."""
+    place = column.empty()
+    row = place.container().container(horizontal=True, vertical_alignment="center", gap="small", wrap=False)
+    return HeaderSlot(place, row)  # the row one level down: run_render's place.container() keeps it as its child
+
+
 def notice_interrupted() -> None:
     """At the top of every page: say so if the previous run's render was stopped before it finished."""
     label = st.session_state.pop(RUNNING, None)
@@ -50,14 +71,11 @@ def notice_interrupted() -> None:
         st.warning(f"{label}: cancelled, nothing written.")
 
 
-def run_render(studio, pending: Pending, slot, cells: list) -> Any:
-    """Run ``pending`` with its progress bar and Cancel in ``slot`` (an ``st.empty`` that every run of the page
-    draws at the same place, such as where the Reroll button was, so nothing below it moves) and its previews in
-    ``cells``. An error stays in ``slot``; after a finished render ``slot`` is emptied for the page to redraw."""
-    with slot.container():
-        bar_col, cancel_col = st.columns([5, 1], vertical_alignment="center")
-        bar = bar_col.progress(0.0, text=f"{pending.label}…")
-        cancel_col.button("Cancel", key="gwen-cancel", help="stop now; nothing is written")
+def run_render(studio, pending: Pending, slot: HeaderSlot, cells: list) -> Any:
+    """Run ``pending`` with its progress bar and Cancel after the page's controls in ``slot.row`` and its previews
+    in ``cells``. An error replaces the row; after a finished render the slot is emptied for the page to redraw."""
+    bar = slot.row.progress(0.0, text=f"{pending.label}…")
+    slot.row.button("Cancel", key="gwen-cancel", help="stop now; nothing is written")
 
     def on_step(done: int, total: int) -> None:
         # every update is a Streamlit call: a click on Cancel stops the script right here
@@ -70,7 +88,7 @@ def run_render(studio, pending: Pending, slot, cells: list) -> Any:
 
     st.session_state[RUNNING] = pending.label
     try:
-        with slot.container():
+        with slot.place.container():  # the row stays its first child until an error replaces it
             result = guarded_render(studio, lambda: pending.work(on_step=on_step, on_preview=on_preview),
                                     pending.retry)
     except BaseException as exc:
@@ -82,7 +100,7 @@ def run_render(studio, pending: Pending, slot, cells: list) -> Any:
         st.session_state[pending.keep] = [r.id for r in result]
         if pending.note is not None:
             st.session_state[pending.keep + "_note"] = pending.note
-        slot.empty()
+        slot.place.empty()
     return result
 
 
