@@ -9,14 +9,20 @@ Contract:
   once) and is closed as soon as another process asks; ``GWEN_CATALOG_HOLD=1`` keeps it until ``close()``.
 - A file opened for the first time, or found missing (deleted since), gets its tables (``gwen.migrations``).
 - A full disk at open or close is ``DiskFull`` naming the folder.
+- At exit (``atexit``, in the main thread) every file this process holds is closed, its pending rows committed
+  first, and a session that ends after that closes at once: a lingering file left to its daemon watcher could be
+  closing, inside DuckDB, when Python finalizes, and a thread stopped there aborts the process (exit code 134)
+  after work that succeeded.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +31,11 @@ import duckdb
 from gwen.catalog_hold import Lingering, ask, linger_seconds
 from gwen.errors import CatalogBusy, disk_full
 from gwen.migrations import migrate
+
+EXIT_WAIT = 10.0  # seconds the exit waits for an operation of another thread to end before it leaves its file
+
+_opened: weakref.WeakSet = weakref.WeakSet()  # every CatalogFile of this process that has opened its file
+_exiting = threading.Event()
 
 
 class CatalogFile:
@@ -59,7 +70,7 @@ class CatalogFile:
             finally:
                 self._depth -= 1
                 if self._depth == 0 and not self.hold:
-                    if self._lingering.linger > 0 and self._con is not None:
+                    if self._lingering.linger > 0 and self._con is not None and not _exiting.is_set():
                         self._lingering.used()  # kept open; handed over when asked (gwen.catalog_hold)
                     else:
                         self._close_now()
@@ -145,13 +156,33 @@ class CatalogFile:
                 raise disk_full(exc, self.path.parent) or exc
             self._migrated = True
         self._lingering.opened()
+        _opened.add(self)
         return con
 
-    def close(self) -> None:
-        """Close the file if it is held (lingering, or ``hold``) and no operation runs."""
-        with self._lock:
+    def close(self, wait: float = -1) -> None:
+        """Close the file if it is held (lingering, or ``hold``) and no operation runs; ``wait``: the most seconds
+        to wait for another thread's operation (-1: as long as it takes)."""
+        if not self._lock.acquire(timeout=wait):
+            return
+        try:
             if self._con is not None and self._depth == 0:
                 self._close_now()
+        finally:
+            self._lock.release()
+
+
+def _close_all_at_exit() -> None:
+    """Registered at import, so it runs after ``gwen.pending_rows``' own exit flush (atexit runs last first)."""
+    _exiting.set()
+    for file in list(_opened):
+        try:
+            file.close(wait=EXIT_WAIT)
+        except Exception:  # a full disk at checkpoint: committed work is in DuckDB's log all the same
+            pass
+
+
+atexit.register(_close_all_at_exit)
+os.register_at_fork(after_in_child=_opened.clear)  # a forked child never closes (checkpoints) its parent's files
 
 
 def _holder(message: str) -> str:
